@@ -1,0 +1,45 @@
+# Two commands for a fresh machine:  make lab   (JupyterLab on the notebooks)
+#                                    make test  (the full test suite)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install lab test notebooks export figures lock clean
+
+# Create .venv and install gpt2lib (editable) with the pinned versions; redone when the pins change.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Regenerate gpt2lib from the notebooks' `#| export` cells.
+export: $(STAMP)
+	$(BIN)/python gpt2lib/exporter.py
+
+# Re-execute every notebook in place, each in a fresh kernel, top to bottom.
+notebooks: export
+	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; \
+	done
+
+figures: $(STAMP)
+	$(BIN)/python assets/make_figures.py
+
+# Re-pin constraints.txt to what is installed in .venv now.
+lock: $(STAMP)
+	{ echo "# Exact versions the committed notebook outputs were produced with (Python 3.11, CPU)."; \
+	  echo "# Used as: pip install -c constraints.txt -e \".[dev]\"   (regenerate: make lock)"; \
+	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu//' | sort -f; } > constraints.txt
+
+clean:
+	rm -rf $(VENV) build *.egg-info gpt2lib/*.egg-info

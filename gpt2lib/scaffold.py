@@ -1,0 +1,133 @@
+# GENERATED FILE, edit the notebook instead.
+# Source: notebooks/01_gpt2_scaffold.ipynb. Regenerate with `make export`.
+
+import re
+from collections import Counter
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Sizes of a GPT-2 model. The defaults are GPT-2 small (124M)."""
+
+    vocab_size: int = 50257  # tokens in the vocabulary
+    context_length: int = 1024  # longest input, in tokens
+    emb_dim: int = 768  # width of each token's vector
+    n_heads: int = 12  # attention heads per block
+    n_layers: int = 12  # transformer blocks
+    dropout: float = 0.1  # dropout probability during training
+    qkv_bias: bool = False  # bias in the query/key/value projections (True for OpenAI's weights)
+
+    def __post_init__(self):
+        for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "GPTConfig":
+        """The configuration of one of OpenAI's four GPT-2 sizes, e.g. "gpt2-medium"."""
+        if name not in GPT2_PRESETS:
+            raise ValueError(f"unknown GPT-2 preset {name!r}; choose one of {sorted(GPT2_PRESETS)}")
+        return replace(GPT2_PRESETS[name], **overrides)
+
+
+GPT2_PRESETS = {
+    "gpt2": GPTConfig(emb_dim=768, n_layers=12, n_heads=12),  # 124M parameters
+    "gpt2-medium": GPTConfig(emb_dim=1024, n_layers=24, n_heads=16),  # 355M
+    "gpt2-large": GPTConfig(emb_dim=1280, n_layers=36, n_heads=20),  # 774M
+    "gpt2-xl": GPTConfig(emb_dim=1600, n_layers=48, n_heads=25),  # 1558M
+}
+
+
+class ScaffoldBlock(nn.Module):
+    """A transformer block whose four parts are still nn.Identity placeholders."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.norm1 = nn.Identity()  # layer norm, notebook 05
+        self.attn = nn.Identity()  # causal self-attention, notebook 02
+        self.norm2 = nn.Identity()  # layer norm, notebook 05
+        self.mlp = nn.Identity()  # feed-forward network, notebook 04
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
+        x = self.attn(self.norm1(x))
+        return self.mlp(self.norm2(x))
+
+
+def check_token_ids(idx: torch.Tensor, cfg: GPTConfig) -> None:
+    """Raise a clear error unless idx is a non-empty (batch, seq_len) tensor of valid token ids."""
+    if not isinstance(idx, torch.Tensor):
+        raise TypeError(f"token ids must be a torch.Tensor, got {type(idx).__name__}")
+    if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
+        raise TypeError(f"token ids must be integers (e.g. torch.long), got dtype {idx.dtype}")
+    if idx.dim() != 2:
+        raise ValueError(
+            f"token ids must have shape (batch, seq_len), got shape {tuple(idx.shape)}; "
+            "for a single sequence use idx.unsqueeze(0)"
+        )
+    if idx.numel() == 0:
+        raise ValueError(f"token ids must not be empty, got shape {tuple(idx.shape)}")
+    if idx.shape[1] > cfg.context_length:
+        raise ValueError(
+            f"sequence of {idx.shape[1]} tokens is longer than the context length ({cfg.context_length})"
+        )
+    low, high = idx.min().item(), idx.max().item()
+    if low < 0 or high >= cfg.vocab_size:
+        bad = low if low < 0 else high
+        raise ValueError(f"token id {bad} is out of range for vocab_size {cfg.vocab_size} (valid: 0..{cfg.vocab_size - 1})")
+
+
+class GPTScaffold(nn.Module):
+    """GPT-2's outer structure: embeddings -> dropout -> blocks -> final norm -> output head."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
+        self.pos_emb = nn.Embedding(cfg.context_length, cfg.emb_dim)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.Sequential(*[self.make_block(cfg) for _ in range(cfg.n_layers)])
+        self.final_norm = self.make_final_norm(cfg)
+        self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
+
+    def make_block(self, cfg: GPTConfig) -> nn.Module:
+        return ScaffoldBlock(cfg)
+
+    def make_final_norm(self, cfg: GPTConfig) -> nn.Module:
+        return nn.Identity()  # layer norm, notebook 03
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Map token ids (B, T) to next-token logits (B, T, vocab_size)."""
+        check_token_ids(idx, self.cfg)
+        T = idx.shape[1]
+        positions = torch.arange(T, device=idx.device)
+        x = self.tok_emb(idx) + self.pos_emb(positions)  # (B, T, C) + (T, C) -> (B, T, C)
+        x = self.drop(x)
+        x = self.blocks(x)  # (B, T, C)
+        x = self.final_norm(x)
+        return self.out_head(x)  # (B, T, vocab_size)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of distinct trainable numbers in a model (a shared tensor counts once)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def find_placeholders(model: nn.Module) -> list[str]:
+    """Names of the submodules that are still nn.Identity placeholders."""
+    return [name for name, module in model.named_modules() if isinstance(module, nn.Identity)]
+
+
+def placeholder_report(model: nn.Module) -> None:
+    """Print how many placeholders are left, grouped by slot (blocks.*.attn, final_norm, ...)."""
+    names = find_placeholders(model)
+    print(f"placeholders left: {len(names)}")
+    slots = Counter(re.sub(r"\.\d+\.", ".*.", name) for name in names)
+    for slot, count in slots.items():
+        print(f"  {slot:<16} x{count}")

@@ -1,0 +1,56 @@
+"""Invariants that make nbval's comparison meaningful: notebooks are committed executed."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+IGNORE_MARK = "NBVAL_IGNORE_OUTPUT"
+
+
+def code_cells(path):
+    return [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+
+
+def source(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_notebooks_exist_and_are_numbered_without_gaps():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers and numbers == list(range(1, len(numbers) + 1))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_executed_top_to_bottom_in_a_fresh_kernel(path):
+    counts = [cell["execution_count"] for cell in code_cells(path)]
+    assert None not in counts, f"{path.name}: code cells without execution count; run `make notebooks`"
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name}: counts {counts} are not 1..N in order"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_stored_errors_and_no_skipped_cells(path):
+    for cell in code_cells(path):
+        assert all(out["output_type"] != "error" for out in cell["outputs"]), f"{path.name}: stored error output"
+        assert "NBVAL_SKIP" not in source(cell), f"{path.name}: cells must run, not be skipped"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_ignored_outputs_say_why(path):
+    for cell in code_cells(path):
+        for line in source(cell).splitlines():
+            if IGNORE_MARK in line:
+                reason = line.split(IGNORE_MARK, 1)[1]
+                assert re.search(r"\w{3,}", reason), f"{path.name}: '{line}' must say why its output varies"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_plots_store_no_figure_repr(path):
+    """Plot cells end with plt.show(), so no '<Figure ...>' text repr is stored and compared."""
+    for cell in code_cells(path):
+        for out in cell["outputs"]:
+            text = "".join(out.get("data", {}).get("text/plain", []))
+            assert not text.startswith("<Figure"), f"{path.name}: end the plotting cell with plt.show()"
