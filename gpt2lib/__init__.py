@@ -4,6 +4,8 @@ Most modules are generated from the notebooks (see `gpt2lib/exporter.py`); `toke
 and `exporter.py` are written by hand.
 """
 
+from gpt2lib.attention import CausalSelfAttention, reference_attention
+from gpt2lib.layernorm import LayerNorm
 from gpt2lib.scaffold import (
     GPT2_PRESETS,
     GPTConfig,
@@ -17,14 +19,17 @@ from gpt2lib.scaffold import (
 from gpt2lib.tokenizer import END_OF_TEXT_ID, get_tokenizer
 
 __all__ = [
+    "CausalSelfAttention",
     "END_OF_TEXT_ID",
     "GPT2_PRESETS",
     "GPTConfig",
     "GPTScaffold",
+    "LayerNorm",
     "ScaffoldBlock",
     "check_token_ids",
     "count_parameters",
     "find_placeholders",
     "get_tokenizer",
     "placeholder_report",
+    "reference_attention",
 ]

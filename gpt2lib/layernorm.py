@@ -1,0 +1,24 @@
+# GENERATED FILE, edit the notebook instead.
+# Source: notebooks/03_layer_normalization.ipynb. Regenerate with `make export`.
+
+import torch
+from torch import nn
+
+
+class LayerNorm(nn.Module):
+    """Layer normalization over the last dimension, with a learned scale and shift."""
+
+    def __init__(self, emb_dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(emb_dim))  # scale (gamma)
+        self.bias = nn.Parameter(torch.zeros(emb_dim))  # shift (beta)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., emb_dim) -> (..., emb_dim)
+        mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
+        var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1), biased variance
+        x_norm = (x - mean) / torch.sqrt(var + self.eps)
+        return self.weight * x_norm + self.bias
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps}"
