@@ -5,7 +5,9 @@ and `exporter.py` are written by hand.
 """
 
 from gpt2lib.attention import CausalSelfAttention, reference_attention
+from gpt2lib.feedforward import GELU, FeedForward, gelu_exact, gelu_tanh
 from gpt2lib.layernorm import LayerNorm
+from gpt2lib.model import GPTModel, TransformerBlock, generate, pick_next_token
 from gpt2lib.scaffold import (
     GPT2_PRESETS,
     GPTConfig,
@@ -21,15 +23,23 @@ from gpt2lib.tokenizer import END_OF_TEXT_ID, get_tokenizer
 __all__ = [
     "CausalSelfAttention",
     "END_OF_TEXT_ID",
+    "FeedForward",
+    "GELU",
     "GPT2_PRESETS",
     "GPTConfig",
+    "GPTModel",
     "GPTScaffold",
     "LayerNorm",
     "ScaffoldBlock",
+    "TransformerBlock",
     "check_token_ids",
     "count_parameters",
     "find_placeholders",
+    "gelu_exact",
+    "gelu_tanh",
+    "generate",
     "get_tokenizer",
+    "pick_next_token",
     "placeholder_report",
     "reference_attention",
 ]

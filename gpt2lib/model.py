@@ -1,0 +1,119 @@
+# GENERATED FILE, edit the notebook instead.
+# Source: notebooks/05_transformer_block_and_model.ipynb. Regenerate with `make export`.
+
+import math
+
+import torch
+from torch import nn
+
+from gpt2lib.attention import CausalSelfAttention
+from gpt2lib.feedforward import FeedForward
+from gpt2lib.layernorm import LayerNorm
+from gpt2lib.scaffold import GPTConfig, GPTScaffold
+
+
+class TransformerBlock(nn.Module):
+    """GPT-2's pre-LN block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.norm1 = LayerNorm(cfg.emb_dim)
+        self.attn = CausalSelfAttention(cfg)
+        self.norm2 = LayerNorm(cfg.emb_dim)
+        self.mlp = FeedForward(cfg)
+        self.drop = nn.Dropout(cfg.dropout)  # on each residual branch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
+        x = x + self.drop(self.attn(self.norm1(x)))  # tokens exchange information
+        x = x + self.drop(self.mlp(self.norm2(x)))  # each token is processed alone
+        return x
+
+
+class GPTModel(GPTScaffold):
+    """GPT-2: token ids (B, T) -> next-token logits (B, T, vocab_size).
+
+    With tie_weights=True (GPT-2's choice) the output head shares the token embedding's weight.
+    """
+
+    def __init__(self, cfg: GPTConfig, tie_weights: bool = True):
+        super().__init__(cfg)
+        if tie_weights:
+            self.out_head.weight = self.tok_emb.weight  # one tensor, used twice
+        self.apply(self.init_weights)
+        residual_std = 0.02 / math.sqrt(2 * cfg.n_layers)  # keeps the residual stream's scale depth-independent
+        for block in self.blocks:
+            nn.init.normal_(block.attn.out_proj.weight, std=residual_std)
+            nn.init.normal_(block.mlp.proj.weight, std=residual_std)
+
+    def make_block(self, cfg: GPTConfig) -> nn.Module:
+        return TransformerBlock(cfg)
+
+    def make_final_norm(self, cfg: GPTConfig) -> nn.Module:
+        return LayerNorm(cfg.emb_dim)
+
+    @property
+    def weights_tied(self) -> bool:
+        return self.out_head.weight is self.tok_emb.weight
+
+    @staticmethod
+    def init_weights(module: nn.Module) -> None:
+        """GPT-2's initialization: normal(0, 0.02) weights, zero biases."""
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+def pick_next_token(logits: torch.Tensor, temperature: float = 0.0, top_k: int | None = None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Choose one token per row of logits (B, vocab_size) -> (B, 1).
+
+    temperature 0 picks the most likely token (greedy); otherwise sample from
+    softmax(logits / temperature), restricted to the top_k most likely tokens if given.
+    """
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits / temperature
+    if top_k is not None:
+        kth_largest = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth_largest, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+
+
+def check_generation_options(max_new_tokens, temperature, top_k) -> None:
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+
+
+@torch.no_grad()
+def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
+             top_k: int | None = None, eos_id: int | None = None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    """Extend token ids (B, T) by up to max_new_tokens tokens -> (B, T + new).
+
+    The input is cropped to the model's context length before each step. With eos_id, a
+    sequence that produced it is padded with eos_id, and generation stops once all have.
+    """
+    check_generation_options(max_new_tokens, temperature, top_k)
+    was_training = model.training
+    model.eval()
+    finished = torch.zeros(idx.shape[0], 1, dtype=torch.bool, device=idx.device)
+    try:
+        for _ in range(max_new_tokens):
+            context = idx[:, -model.cfg.context_length:]  # (B, <= context_length)
+            logits = model(context)[:, -1, :]  # (B, vocab_size): the prediction for the next token
+            next_id = pick_next_token(logits, temperature, top_k, generator)  # (B, 1)
+            if eos_id is not None:
+                next_id = next_id.masked_fill(finished, eos_id)
+                finished |= next_id == eos_id
+            idx = torch.cat([idx, next_id], dim=1)  # (B, T + 1)
+            if finished.all():
+                break
+    finally:
+        model.train(was_training)
+    return idx
