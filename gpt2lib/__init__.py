@@ -7,6 +7,15 @@ and `exporter.py` are written by hand.
 from gpt2lib.attention import CausalSelfAttention, reference_attention
 from gpt2lib.feedforward import GELU, FeedForward, gelu_exact, gelu_tanh
 from gpt2lib.layernorm import LayerNorm
+from gpt2lib.loading import (
+    CheckpointMismatchError,
+    WeightsUnavailableError,
+    config_from_hf,
+    from_pretrained,
+    hf_weight_mapping,
+    load_hf_model,
+    load_hf_weights,
+)
 from gpt2lib.model import GPTModel, TransformerBlock, generate, pick_next_token
 from gpt2lib.scaffold import (
     GPT2_PRESETS,
@@ -21,6 +30,7 @@ from gpt2lib.scaffold import (
 from gpt2lib.tokenizer import END_OF_TEXT_ID, get_tokenizer
 
 __all__ = [
+    "CheckpointMismatchError",
     "CausalSelfAttention",
     "END_OF_TEXT_ID",
     "FeedForward",
@@ -32,13 +42,19 @@ __all__ = [
     "LayerNorm",
     "ScaffoldBlock",
     "TransformerBlock",
+    "WeightsUnavailableError",
     "check_token_ids",
+    "config_from_hf",
     "count_parameters",
     "find_placeholders",
+    "from_pretrained",
     "gelu_exact",
     "gelu_tanh",
     "generate",
     "get_tokenizer",
+    "hf_weight_mapping",
+    "load_hf_model",
+    "load_hf_weights",
     "pick_next_token",
     "placeholder_report",
     "reference_attention",

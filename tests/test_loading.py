@@ -1,0 +1,181 @@
+"""Weight loading, proven against Hugging Face GPT-2 models with random weights (no download needed)."""
+
+import time
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from gpt2lib import (
+    CheckpointMismatchError, GPTModel, WeightsUnavailableError, config_from_hf, from_pretrained, generate,
+    hf_weight_mapping, load_hf_model, load_hf_weights,
+)
+from gpt2lib.loading import hub_reachable, load_checkpoint_file
+
+SMALL = dict(n_embd=48, n_layer=2, n_head=6, n_positions=20, vocab_size=50257)
+
+
+def random_hf(seed=0, **sizes):
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(GPT2Config(**sizes)).eval()
+
+
+def ours_from(hf_model):
+    return load_hf_weights(GPTModel(config_from_hf(hf_model.config)), hf_model).eval()
+
+
+def hf_greedy(hf_model, prompt, n):
+    return hf_model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=n,
+                             do_sample=False, pad_token_id=0)
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        {},  # the full 124M shape
+        dict(n_embd=96, n_layer=3, n_head=4, n_positions=64, vocab_size=1000, bos_token_id=0, eos_token_id=0),
+        SMALL,
+    ],
+    ids=["gpt2-124M", "wide-heads", "small"],
+)
+def test_logits_and_greedy_tokens_equal_hugging_face(sizes):
+    hf_model = random_hf(**sizes)
+    model = ours_from(hf_model)
+    vocab = hf_model.config.vocab_size
+    batch = torch.randint(0, vocab, (2, 7), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(model(batch), hf_model(batch).logits, atol=1e-4)
+    prompt = batch[:1, :4]
+    n = min(12, hf_model.config.n_positions - 4)
+    assert torch.equal(generate(model, prompt, n), hf_greedy(hf_model, prompt, n))
+
+
+def test_config_from_hf():
+    cfg = config_from_hf(GPT2Config(n_embd=64, n_layer=3, n_head=4, n_positions=128, vocab_size=500))
+    assert (cfg.emb_dim, cfg.n_layers, cfg.n_heads, cfg.context_length, cfg.vocab_size) == (64, 3, 4, 128, 500)
+    assert cfg.qkv_bias and cfg.dropout == 0.0
+    assert config_from_hf(GPT2Config().to_dict()) == config_from_hf(GPT2Config())
+
+
+@pytest.mark.parametrize("change", [{"activation_function": "relu"}, {"layer_norm_epsilon": 1e-6}, {"n_inner": 100}])
+def test_unsupported_variants_are_refused(change):
+    with pytest.raises(ValueError, match="unsupported GPT-2 variant"):
+        config_from_hf(GPT2Config(**SMALL, **change))
+
+
+def test_mapping_covers_every_weight_once_and_transposes_four_per_block():
+    model = GPTModel(config_from_hf(GPT2Config(**SMALL)))
+    mapping = hf_weight_mapping(model)
+    assert sorted(ours for ours, _, _ in mapping) == sorted(model.state_dict())
+    assert sum(transposed for _, _, transposed in mapping) == 4 * SMALL["n_layer"]
+
+
+def test_checkpoint_file_spellings_load_the_same(tmp_path):
+    """A saved file has no 'transformer.' prefix and no lm_head; old ones carry mask buffers."""
+    hf_model = random_hf(**SMALL)
+    expected = ours_from(hf_model).state_dict()
+    bare = {k.removeprefix("transformer."): v.clone() for k, v in hf_model.state_dict().items() if k != "lm_head.weight"}
+    bare["h.0.attn.bias"] = torch.tril(torch.ones(1, 1, 20, 20))
+    bare["h.0.attn.masked_bias"] = torch.tensor(-1e4)
+    model = load_hf_weights(GPTModel(config_from_hf(hf_model.config)), bare)
+    assert all(torch.equal(model.state_dict()[k], expected[k]) for k in expected)
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in bare.items()}, tmp_path / "model.safetensors")
+    torch.save(bare, tmp_path / "pytorch_model.bin")
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        loaded = load_hf_weights(GPTModel(config_from_hf(hf_model.config)), tmp_path / name)
+        assert all(torch.equal(loaded.state_dict()[k], expected[k]) for k in expected)
+
+
+def assert_unchanged(model, before):
+    assert all(torch.equal(model.state_dict()[k], before[k]) for k in before)
+
+
+def test_wrong_shapes_are_refused_naming_every_key_and_the_model_is_untouched():
+    model = GPTModel(config_from_hf(GPT2Config(**SMALL)))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    wrong = random_hf(**{**SMALL, "n_embd": 24, "n_head": 6})
+    with pytest.raises(CheckpointMismatchError) as error:
+        load_hf_weights(model, wrong)
+    message = str(error.value)
+    assert "nothing was loaded" in message
+    assert "transformer.h.1.mlp.c_fc.weight: checkpoint has (96, 24) after transposing, model's blocks.1.mlp.fc.weight needs (192, 48)" in message
+    assert "transformer.wte.weight: checkpoint has (50257, 24), model's tok_emb.weight needs (50257, 48)" in message
+    assert_unchanged(model, before)
+
+
+def test_missing_and_unexpected_keys_are_refused():
+    hf_state = random_hf(**SMALL).state_dict()
+    model = GPTModel(config_from_hf(GPT2Config(**SMALL)))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    partial = {k: v for k, v in hf_state.items() if "h.1." not in k}
+    with pytest.raises(CheckpointMismatchError, match=r"missing transformer\.h\.1\.ln_2\.weight \(for blocks\.1\.norm2\.weight, shape \(48,\)\)"):
+        load_hf_weights(model, partial)
+    with pytest.raises(CheckpointMismatchError, match=r"unexpected transformer\.h\.2\.ln_1\.weight"):
+        load_hf_weights(model, {**hf_state, "transformer.h.2.ln_1.weight": torch.ones(48)})
+    assert_unchanged(model, before)
+
+
+def test_qkv_bias_checkpoint_into_a_model_without_it_is_refused():
+    cfg = config_from_hf(GPT2Config(**SMALL))
+    from dataclasses import replace
+
+    model = GPTModel(replace(cfg, qkv_bias=False))
+    with pytest.raises(CheckpointMismatchError, match=r"unexpected transformer\.h\.0\.attn\.c_attn\.bias"):
+        load_hf_weights(model, random_hf(**SMALL))
+
+
+def test_untied_head_is_refused_by_a_tied_model_and_loads_into_an_untied_one():
+    hf_state = dict(random_hf(**SMALL).state_dict())
+    hf_state["lm_head.weight"] = hf_state["lm_head.weight"].clone() + 1
+    cfg = config_from_hf(GPT2Config(**SMALL))
+    with pytest.raises(CheckpointMismatchError, match="ties them"):
+        load_hf_weights(GPTModel(cfg), hf_state)
+    untied = load_hf_weights(GPTModel(cfg, tie_weights=False), hf_state)
+    assert torch.equal(untied.out_head.weight, hf_state["lm_head.weight"])
+
+
+def test_loaded_model_keeps_its_weights_tied():
+    model = ours_from(random_hf(**SMALL))
+    assert model.weights_tied
+
+
+class NotATensor:
+    pass
+
+
+def test_pickled_objects_are_never_unpickled(tmp_path):
+    path = tmp_path / "evil.bin"
+    torch.save({"transformer.wte.weight": NotATensor()}, path)
+    with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
+        load_checkpoint_file(path)
+    with pytest.raises(ValueError, match="unsupported weight file"):
+        load_checkpoint_file(tmp_path / "weights.pkl")
+
+
+def test_from_pretrained_reads_a_local_directory_offline(tmp_path):
+    hf_model = random_hf(**SMALL)
+    hf_model.save_pretrained(tmp_path)
+    model = from_pretrained(str(tmp_path))
+    batch = torch.randint(0, 50257, (1, 6))
+    with torch.no_grad():
+        assert torch.allclose(model(batch), hf_model(batch).logits, atol=1e-4)
+    assert not model.training
+
+
+def test_missing_weights_fail_fast_and_clearly_when_offline(tmp_path):
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailableError, match="not in the local Hugging Face cache"):
+        from_pretrained("gpt2", cache_dir=str(tmp_path))
+    assert time.monotonic() - start < 10
+
+
+def test_hub_is_not_asked_when_offline_is_set(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub_reachable() is False
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(ValueError, match="neither a local directory nor one of"):
+        load_hf_model("gpt5")
