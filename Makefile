@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lab test notebooks export figures lock clean
+.PHONY: install lab test notebooks export figures bench lock clean
 
 # Create .venv and install gpt2lib (editable) with the pinned versions; redone when the pins change.
 $(STAMP): pyproject.toml constraints.txt
@@ -34,6 +34,10 @@ notebooks: export
 	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; \
 	done
+
+# gpt2lib versus Hugging Face transformers, side by side (a few minutes; not part of the tests).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_gpt2.py
 
 figures: $(STAMP)
 	$(BIN)/python assets/make_figures.py

@@ -6,24 +6,28 @@ and `exporter.py` are written by hand.
 
 from gpt2lib.attention import CausalSelfAttention, reference_attention
 from gpt2lib.feedforward import GELU, FeedForward, gelu_exact, gelu_tanh
-from gpt2lib.layernorm import LayerNorm
+from gpt2lib.layernorm import LayerNorm, layer_norm_reference
 from gpt2lib.loading import (
     CheckpointMismatchError,
     WeightsUnavailableError,
     config_from_hf,
+    empty_model,
     from_pretrained,
     hf_weight_mapping,
     load_hf_model,
     load_hf_weights,
+    model_from_hf,
 )
-from gpt2lib.model import GPTModel, TransformerBlock, generate, pick_next_token
+from gpt2lib.model import KVCache, GPTModel, TransformerBlock, generate, pick_next_token
 from gpt2lib.scaffold import (
+    Linear,
     GPT2_PRESETS,
     GPTConfig,
     GPTScaffold,
     ScaffoldBlock,
     check_token_ids,
     count_parameters,
+    default_device,
     find_placeholders,
     placeholder_report,
 )
@@ -39,13 +43,17 @@ __all__ = [
     "GPTConfig",
     "GPTModel",
     "GPTScaffold",
+    "KVCache",
     "LayerNorm",
+    "Linear",
     "ScaffoldBlock",
     "TransformerBlock",
     "WeightsUnavailableError",
     "check_token_ids",
     "config_from_hf",
     "count_parameters",
+    "default_device",
+    "empty_model",
     "find_placeholders",
     "from_pretrained",
     "gelu_exact",
@@ -53,8 +61,10 @@ __all__ = [
     "generate",
     "get_tokenizer",
     "hf_weight_mapping",
+    "layer_norm_reference",
     "load_hf_model",
     "load_hf_weights",
+    "model_from_hf",
     "pick_next_token",
     "placeholder_report",
     "reference_attention",

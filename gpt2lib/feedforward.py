@@ -4,9 +4,10 @@
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from gpt2lib.scaffold import GPTConfig
+from gpt2lib.scaffold import GPTConfig, Linear
 
 
 def gelu_exact(x: torch.Tensor) -> torch.Tensor:
@@ -29,7 +30,7 @@ class GELU(nn.Module):
         self.approximate = approximate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return gelu_tanh(x) if self.approximate == "tanh" else gelu_exact(x)
+        return F.gelu(x, approximate=self.approximate)  # fused kernel; equals gelu_tanh / gelu_exact
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
@@ -40,9 +41,9 @@ class FeedForward(nn.Module):
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
-        self.fc = nn.Linear(cfg.emb_dim, 4 * cfg.emb_dim)
+        self.fc = Linear(cfg.emb_dim, 4 * cfg.emb_dim)
         self.act = GELU(approximate="tanh")
-        self.proj = nn.Linear(4 * cfg.emb_dim, cfg.emb_dim)
+        self.proj = Linear(4 * cfg.emb_dim, cfg.emb_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
         return self.proj(self.act(self.fc(x)))  # (B, T, C) -> (B, T, 4C) -> (B, T, C)

@@ -2,7 +2,16 @@
 # Source: notebooks/03_layer_normalization.ipynb. Regenerate with `make export`.
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+def layer_norm_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Layer norm written out: normalize the last dimension to mean 0, variance 1, then scale and shift."""
+    mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
+    var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1), biased variance
+    x_norm = (x - mean) / torch.sqrt(var + eps)
+    return weight * x_norm + bias
 
 
 class LayerNorm(nn.Module):
@@ -15,10 +24,7 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(emb_dim))  # shift (beta)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., emb_dim) -> (..., emb_dim)
-        mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
-        var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1), biased variance
-        x_norm = (x - mean) / torch.sqrt(var + self.eps)
-        return self.weight * x_norm + self.bias
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)  # = layer_norm_reference
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, eps={self.eps}"

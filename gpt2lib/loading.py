@@ -183,8 +183,23 @@ def config_from_hf(hf_config) -> GPTConfig:
     )
 
 
-def from_pretrained(name_or_path: str = "gpt2", cache_dir: str | None = None) -> GPTModel:
+def empty_model(cfg: GPTConfig, device="cpu") -> GPTModel:
+    """A tied GPTModel with uninitialized weights, to be filled by load_hf_weights.
+
+    Built on the meta device, it skips GPT-2's random initialization (seconds for 124M weights).
+    """
+    with torch.device("meta"):
+        model = GPTModel(cfg)
+    model = model.to_empty(device=device)
+    model.out_head.weight = model.tok_emb.weight  # to_empty gives every parameter its own memory: tie again
+    return model
+
+
+def model_from_hf(hf_model, device="cpu") -> GPTModel:
+    """Our GPTModel, in eval mode, with the weights of a transformers GPT-2 model."""
+    return load_hf_weights(empty_model(config_from_hf(hf_model.config), device), hf_model).eval()
+
+
+def from_pretrained(name_or_path: str = "gpt2", cache_dir: str | None = None, device="cpu") -> GPTModel:
     """Our GPTModel with OpenAI's weights ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl") or a local directory's."""
-    hf_model = load_hf_model(name_or_path, cache_dir=cache_dir)
-    model = GPTModel(config_from_hf(hf_model.config))
-    return load_hf_weights(model, hf_model).eval()
+    return model_from_hf(load_hf_model(name_or_path, cache_dir=cache_dir), device)

@@ -83,6 +83,18 @@ def check_token_ids(idx: torch.Tensor, cfg: GPTConfig) -> None:
         raise ValueError(f"token id {bad} is out of range for vocab_size {cfg.vocab_size} (valid: 0..{cfg.vocab_size - 1})")
 
 
+class Linear(nn.Linear):
+    """nn.Linear with a faster path for a single input vector (one token at a time, notebook 07)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[:-1].numel() != 1:
+            return super().forward(x)
+        y = torch.mv(self.weight, x.reshape(-1))  # (out, in) @ (in,) -> (out,)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.view(*x.shape[:-1], -1)  # back to x's leading shape, e.g. (1, 1, out)
+
+
 class GPTScaffold(nn.Module):
     """GPT-2's outer structure: embeddings -> dropout -> blocks -> final norm -> output head."""
 
@@ -92,9 +104,9 @@ class GPTScaffold(nn.Module):
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
         self.pos_emb = nn.Embedding(cfg.context_length, cfg.emb_dim)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.Sequential(*[self.make_block(cfg) for _ in range(cfg.n_layers)])
+        self.blocks = nn.ModuleList(self.make_block(cfg) for _ in range(cfg.n_layers))
         self.final_norm = self.make_final_norm(cfg)
-        self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
+        self.out_head = Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
 
     def make_block(self, cfg: GPTConfig) -> nn.Module:
         return ScaffoldBlock(cfg)
@@ -102,14 +114,20 @@ class GPTScaffold(nn.Module):
     def make_final_norm(self, cfg: GPTConfig) -> nn.Module:
         return nn.Identity()  # layer norm, notebook 03
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """Map token ids (B, T) to next-token logits (B, T, vocab_size)."""
+    def forward(self, idx: torch.Tensor, cache=None) -> torch.Tensor:
+        """Map token ids (B, T) to next-token logits (B, T, vocab_size).
+
+        cache (notebook 07) holds the keys and values of earlier tokens; idx then continues them.
+        """
         check_token_ids(idx, self.cfg)
-        T = idx.shape[1]
-        positions = torch.arange(T, device=idx.device)
+        past, T = (0 if cache is None else cache.length), idx.shape[1]
+        if past + T > self.cfg.context_length:
+            raise ValueError(f"{past} cached + {T} new tokens exceed the context length ({self.cfg.context_length})")
+        positions = torch.arange(past, past + T, device=idx.device)
         x = self.tok_emb(idx) + self.pos_emb(positions)  # (B, T, C) + (T, C) -> (B, T, C)
         x = self.drop(x)
-        x = self.blocks(x)  # (B, T, C)
+        for i, block in enumerate(self.blocks):
+            x = block(x) if cache is None else block(x, cache[i])  # (B, T, C)
         x = self.final_norm(x)
         return self.out_head(x)  # (B, T, vocab_size)
 
@@ -131,3 +149,12 @@ def placeholder_report(model: nn.Module) -> None:
     slots = Counter(re.sub(r"\.\d+\.", ".*.", name) for name in names)
     for slot, count in slots.items():
         print(f"  {slot:<16} x{count}")
+
+
+def default_device() -> torch.device:
+    """The fastest device available: CUDA, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

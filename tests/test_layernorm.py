@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gpt2lib import LayerNorm
+from gpt2lib import LayerNorm, layer_norm_reference
 
 
 @pytest.mark.parametrize("shape", [(5,), (3, 7), (2, 4, 16), (2, 3, 4, 32)])
@@ -48,3 +48,14 @@ def test_gradients_reach_scale_and_shift():
     (norm(x) * torch.randn(2, 3, 8)).sum().backward()
     assert norm.weight.grad.abs().sum() > 0 and norm.bias.grad.abs().sum() > 0
     assert x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("shape", [(3, 7), (2, 5, 768)])
+def test_module_equals_the_written_out_reference(shape):
+    torch.manual_seed(1)
+    norm = LayerNorm(shape[-1], eps=1e-4)
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    x = 3 * torch.randn(shape) + 1
+    assert torch.allclose(norm(x), layer_norm_reference(x, norm.weight, norm.bias, eps=1e-4), atol=1e-5)
