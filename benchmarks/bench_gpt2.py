@@ -1,6 +1,6 @@
 """gpt2lib versus Hugging Face transformers' GPT2LMHeadModel, side by side in one process.
 
-    make bench            # or: .venv/bin/python benchmarks/bench_gpt2.py [--repeats 5]
+    make bench            # or: .venv/bin/python benchmarks/bench_gpt2.py [--repeats 7]
 
 Both models have the GPT-2 124M shape and the same random weights (no download). Runs are
 interleaved (ours, theirs, ours, ...) so that a noisy machine slows both alike, and each
@@ -17,7 +17,7 @@ import time
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from gpt2lib import generate, model_from_hf
+from gpt2lib import default_device, generate, model_from_hf
 
 PROMPT_LEN, NEW_TOKENS = 8, 128
 FORWARD_SHAPES = [(1, 1024), (8, 128)]
@@ -28,19 +28,28 @@ TARGETS = {  # (measurement, dtype): the least acceptable ratio gpt2lib / HF, in
 }
 
 
-def seconds(fn) -> float:
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def seconds(fn, device: torch.device) -> float:
+    synchronize(device)
     start = time.perf_counter()
     fn()
+    synchronize(device)
     return time.perf_counter() - start
 
 
-def interleaved(ours, theirs, repeats: int) -> tuple[float, float]:
+def interleaved(ours, theirs, repeats: int, device: torch.device) -> tuple[float, float]:
     """Median seconds of two functions, alternating runs after one warm-up each."""
     ours(), theirs()
     ours_times, theirs_times = [], []
     for _ in range(repeats):
-        ours_times.append(seconds(ours))
-        theirs_times.append(seconds(theirs))
+        ours_times.append(seconds(ours, device))
+        theirs_times.append(seconds(theirs, device))
     return statistics.median(ours_times), statistics.median(theirs_times)
 
 
@@ -51,21 +60,24 @@ def hf_generate(hf_model, prompt):
     )
 
 
-def measure(dtype: torch.dtype, repeats: int) -> list[tuple[str, float, float, str]]:
+def measure(dtype: torch.dtype, repeats: int, device: torch.device) -> list[tuple[str, float, float, str]]:
     """Rows of (what, ours, theirs, unit) for one dtype."""
     torch.manual_seed(0)
     hf_model = GPT2LMHeadModel(GPT2Config()).eval().to(dtype)
-    ours = model_from_hf(hf_model).to(dtype)
+    ours = model_from_hf(hf_model).to(device, dtype)
+    hf_model = hf_model.to(device)
     rows = []
     with torch.no_grad():
         for shape in FORWARD_SHAPES:
-            idx = torch.randint(0, 50257, shape)
-            t_ours, t_hf = interleaved(lambda: ours(idx), lambda: hf_model(idx).logits, repeats)
+            idx = torch.randint(0, 50257, shape, device=device)
+            t_ours, t_hf = interleaved(lambda: ours(idx), lambda: hf_model(idx).logits, repeats, device)
             rows.append((f"forward {shape}", t_ours * 1e3, t_hf * 1e3, "ms"))
-        prompt = torch.randint(0, 50257, (1, PROMPT_LEN))
+        prompt = torch.randint(0, 50257, (1, PROMPT_LEN), device=device)
         if dtype == torch.float32:  # in bfloat16, rounding differences may flip a near-tied argmax
             assert torch.equal(generate(ours, prompt, NEW_TOKENS), hf_generate(hf_model, prompt)), "models disagree"
-        t_ours, t_hf = interleaved(lambda: generate(ours, prompt, NEW_TOKENS), lambda: hf_generate(hf_model, prompt), repeats)
+        t_ours, t_hf = interleaved(
+            lambda: generate(ours, prompt, NEW_TOKENS), lambda: hf_generate(hf_model, prompt), repeats, device
+        )
         rows.append((f"generate {NEW_TOKENS} tokens, cached", NEW_TOKENS / t_ours, NEW_TOKENS / t_hf, "tok/s"))
     del hf_model, ours
     gc.collect()
@@ -95,25 +107,28 @@ print(seconds, status_bytes("VmHWM") - before, size)
 def measure_conversion() -> tuple[float, int, int]:
     """Seconds, extra peak memory (bytes) and model size for converting HF weights, in a fresh process."""
     out = subprocess.run([sys.executable, "-c", CONVERSION_SCRIPT], capture_output=True, text=True, check=True)
-    seconds, extra, size = out.stdout.split()
-    return float(seconds), int(extra), int(size)
+    elapsed, extra, size = out.stdout.split()
+    return float(elapsed), int(extra), int(size)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--device", default=str(default_device()), help="cpu, cuda or mps (default: the fastest here)")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    device = torch.device(args.device)
+    print(f"torch {torch.__version__} on {device}, {torch.get_num_threads()} CPU threads, "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
     print(f"{'dtype':<9} {'measurement':<30} {'gpt2lib':>10} {'HF':>10} {'unit':<6} {'gpt2lib/HF':>10}  target")
     for dtype in (torch.float32, torch.bfloat16):
-        for what, ours, theirs, unit in measure(dtype, args.repeats):
+        for what, ours, theirs, unit in measure(dtype, args.repeats, device):
             speedup = theirs / ours if unit == "ms" else ours / theirs  # > 1 means gpt2lib is faster
             kind = "forward" if what.startswith("forward") else "generate"
             target = TARGETS.get((kind, dtype))
             verdict = "" if target is None else f">= {target:.2f}x {'met' if speedup >= target else 'MISSED'}"
             print(f"{str(dtype).removeprefix('torch.'):<9} {what:<30} {ours:>10.1f} {theirs:>10.1f} {unit:<6} {speedup:>9.2f}x  {verdict}")
-    seconds, extra, size = measure_conversion()
-    print(f"weight conversion: {seconds:.2f} s (target < 1 s), extra peak memory {extra / 1e6:.0f} MB = "
+    conversion_s, extra, size = measure_conversion()
+    print(f"weight conversion (CPU, Linux): {conversion_s:.2f} s (target < 1 s), extra peak memory {extra / 1e6:.0f} MB = "
           f"{extra / size:.2f}x the model's {size / 1e6:.0f} MB (target < 2x)")
     print("(speedup > 1 means gpt2lib is faster: HF time / our time, or our tokens/s / HF tokens/s)")
 

@@ -18,12 +18,12 @@ from gpt2lib.loading import (
     load_hf_weights,
     model_from_hf,
 )
-from gpt2lib.model import KVCache, GPTModel, TransformerBlock, generate, pick_next_token
+from gpt2lib.model import GPTModel, KVCache, TransformerBlock, generate, pick_next_token
 from gpt2lib.scaffold import (
-    Linear,
     GPT2_PRESETS,
     GPTConfig,
     GPTScaffold,
+    Linear,
     ScaffoldBlock,
     check_token_ids,
     count_parameters,
@@ -34,12 +34,12 @@ from gpt2lib.scaffold import (
 from gpt2lib.tokenizer import END_OF_TEXT_ID, get_tokenizer
 
 __all__ = [
-    "CheckpointMismatchError",
-    "CausalSelfAttention",
     "END_OF_TEXT_ID",
-    "FeedForward",
     "GELU",
     "GPT2_PRESETS",
+    "CausalSelfAttention",
+    "CheckpointMismatchError",
+    "FeedForward",
     "GPTConfig",
     "GPTModel",
     "GPTScaffold",
