@@ -1,6 +1,7 @@
 """Weight loading, proven against Hugging Face GPT-2 models with random weights (no download needed)."""
 
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -119,8 +120,6 @@ def test_missing_and_unexpected_keys_are_refused():
 
 def test_qkv_bias_checkpoint_into_a_model_without_it_is_refused():
     cfg = config_from_hf(GPT2Config(**SMALL))
-    from dataclasses import replace
-
     model = GPTModel(replace(cfg, qkv_bias=False))
     with pytest.raises(CheckpointMismatchError, match=r"unexpected transformer\.h\.0\.attn\.c_attn\.bias"):
         load_hf_weights(model, random_hf(**SMALL))

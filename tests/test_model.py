@@ -183,7 +183,7 @@ def test_sampling_is_reproducible_with_a_seeded_generator_and_top_k_1_is_greedy(
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"max_new_tokens": -1}, "max_new_tokens"), ({"max_new_tokens": 2, "temperature": -0.5}, "temperature"),
-     ({"max_new_tokens": 2, "top_k": 0}, "top_k")],
+     ({"max_new_tokens": 2, "top_k": 0}, "top_k"), ({"max_new_tokens": 2, "temperature": 1.0, "top_p": 1.5}, "top_p")],
 )
 def test_bad_generation_options_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
