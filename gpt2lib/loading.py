@@ -139,7 +139,7 @@ def check_and_convert(model: GPTModel, hf_state: dict[str, torch.Tensor]) -> dic
             continue
         converted[ours] = tensor
     problems += [f"unexpected {name} {tuple(t.shape)}: the model has no such weight" for name, t in hf_state.items()]
-    if not problems and getattr(model, "weights_tied", False):
+    if not problems and model.weights_tied:
         if not torch.equal(converted["out_head.weight"], converted["tok_emb.weight"]):
             problems.append("lm_head.weight differs from wte.weight, but the model ties them (use tie_weights=False)")
     if problems:
