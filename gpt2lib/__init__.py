@@ -1,37 +1,35 @@
 """gpt2lib: GPT-2 built step by step in the notebooks of this repository.
 
-Most modules are generated from the notebooks (see `gpt2lib/exporter.py`); `tokenizer.py`
-and `exporter.py` are written by hand.
+Most modules are generated from the notebooks (see `gpt2lib/exporter.py`). Written by hand:
+`tokenizer.py`, `validation.py` (input checks), `hf_checkpoint.py` (reading checkpoints safely),
+`pretrained.py` (finding OpenAI's weights) and `exporter.py`.
 """
 
 from gpt2lib.attention import CausalSelfAttention, reference_attention
 from gpt2lib.feedforward import GELU, FeedForward, gelu_exact, gelu_tanh
-from gpt2lib.layernorm import LayerNorm, layer_norm_reference
-from gpt2lib.loading import (
-    CheckpointMismatchError,
-    WeightsUnavailableError,
-    config_from_hf,
-    empty_model,
-    from_pretrained,
-    hf_weight_mapping,
-    load_hf_model,
-    load_hf_weights,
-    model_from_hf,
+from gpt2lib.generation import (
+    KVCache,
+    default_device,
+    forward_with_cache,
+    generate,
+    pick_next_token,
 )
-from gpt2lib.model import GPTModel, KVCache, TransformerBlock, generate, pick_next_token
+from gpt2lib.hf_checkpoint import CheckpointMismatchError
+from gpt2lib.layernorm import LayerNorm, layer_norm_reference
+from gpt2lib.loading import config_from_hf, empty_model, hf_weight_mapping, load_hf_weights, model_from_hf
+from gpt2lib.model import GPTModel, TransformerBlock, generate_simple
+from gpt2lib.pretrained import WeightsUnavailableError, from_pretrained, load_hf_model
 from gpt2lib.scaffold import (
     GPT2_PRESETS,
     GPTConfig,
     GPTScaffold,
-    Linear,
     ScaffoldBlock,
-    check_token_ids,
     count_parameters,
-    default_device,
     find_placeholders,
     placeholder_report,
 )
 from gpt2lib.tokenizer import END_OF_TEXT_ID, get_tokenizer
+from gpt2lib.validation import check_token_ids
 
 __all__ = [
     "END_OF_TEXT_ID",
@@ -45,7 +43,6 @@ __all__ = [
     "GPTScaffold",
     "KVCache",
     "LayerNorm",
-    "Linear",
     "ScaffoldBlock",
     "TransformerBlock",
     "WeightsUnavailableError",
@@ -55,10 +52,12 @@ __all__ = [
     "default_device",
     "empty_model",
     "find_placeholders",
+    "forward_with_cache",
     "from_pretrained",
     "gelu_exact",
     "gelu_tanh",
     "generate",
+    "generate_simple",
     "get_tokenizer",
     "hf_weight_mapping",
     "layer_norm_reference",

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gpt2lib.scaffold import GPTConfig, Linear
+from gpt2lib.scaffold import GPTConfig
+from gpt2lib.validation import check_hidden_states
 
 
 def reference_attention(q, k, v, dropout_p: float = 0.0):
@@ -30,16 +31,14 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         if cfg.emb_dim % cfg.n_heads != 0:
-            raise ValueError(
-                f"emb_dim ({cfg.emb_dim}) must be divisible by n_heads ({cfg.n_heads}) "
-                "so that every head gets the same width"
-            )
+            raise ValueError(f"emb_dim ({cfg.emb_dim}) must be divisible by n_heads ({cfg.n_heads}) "
+                             "so that every head gets the same width")
         self.n_heads = cfg.n_heads
         self.head_dim = cfg.emb_dim // cfg.n_heads
         self.context_length = cfg.context_length
         self.dropout = cfg.dropout  # on the attention weights, during training only
-        self.qkv = Linear(cfg.emb_dim, 3 * cfg.emb_dim, bias=cfg.qkv_bias)  # fused q, k, v
-        self.out_proj = Linear(cfg.emb_dim, cfg.emb_dim)
+        self.qkv = nn.Linear(cfg.emb_dim, 3 * cfg.emb_dim, bias=cfg.qkv_bias)  # fused q, k, v
+        self.out_proj = nn.Linear(cfg.emb_dim, cfg.emb_dim)
 
     def split_heads(self, t: torch.Tensor) -> torch.Tensor:
         B, T, C = t.shape
@@ -49,27 +48,10 @@ class CausalSelfAttention(nn.Module):
         B, nh, T, hd = t.shape
         return t.transpose(1, 2).reshape(B, T, nh * hd)  # (B, T, C)
 
-    def forward(self, x: torch.Tensor, cache=None) -> torch.Tensor:
-        """(B, T, C) -> (B, T, C). With a layer cache (notebook 07), x continues the cached tokens."""
-        if x.dim() != 3 or x.shape[-1] != self.n_heads * self.head_dim:
-            raise ValueError(f"expected input of shape (B, T, {self.n_heads * self.head_dim}), got {tuple(x.shape)}")
-        if x.shape[1] > self.context_length:
-            raise ValueError(f"sequence of {x.shape[1]} tokens is longer than the context length ({self.context_length})")
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
+        check_hidden_states(x, self.n_heads * self.head_dim, self.context_length)  # gpt2lib/validation.py
         q, k, v = self.qkv(x).chunk(3, dim=-1)  # (B, T, 3C) -> 3 x (B, T, C)
         q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)  # (B, nh, T, hd)
-        past = 0
-        if cache is not None:
-            past = cache.length
-            k, v = cache.update(k, v)  # (B, nh, past + T, hd): earlier tokens' keys and values, then ours
         dropout_p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.cached_mask(q, past), dropout_p=dropout_p,
-                                           is_causal=past == 0)  # (B, nh, T, hd)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)  # (B, nh, T, hd)
         return self.out_proj(self.merge_heads(y))  # (B, T, C)
-
-    @staticmethod
-    def cached_mask(q: torch.Tensor, past: int) -> torch.Tensor | None:
-        """Which keys each new query may see when `past` tokens are cached (None: no mask needed)."""
-        T = q.shape[2]
-        if past == 0 or T == 1:
-            return None  # plain causal mask, or a single newest token that sees everything
-        return torch.ones(T, past + T, dtype=torch.bool, device=q.device).tril(diagonal=past)  # (T, past + T)

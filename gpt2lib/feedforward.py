@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gpt2lib.scaffold import GPTConfig, Linear
+from gpt2lib.scaffold import GPTConfig
 
 
 def gelu_exact(x: torch.Tensor) -> torch.Tensor:
@@ -41,9 +41,9 @@ class FeedForward(nn.Module):
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
-        self.fc = Linear(cfg.emb_dim, 4 * cfg.emb_dim)
+        self.fc = nn.Linear(cfg.emb_dim, 4 * cfg.emb_dim)
         self.act = GELU(approximate="tanh")
-        self.proj = Linear(4 * cfg.emb_dim, cfg.emb_dim)
+        self.proj = nn.Linear(4 * cfg.emb_dim, cfg.emb_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
         return self.proj(self.act(self.fc(x)))  # (B, T, C) -> (B, T, 4C) -> (B, T, C)

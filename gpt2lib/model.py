@@ -10,6 +10,7 @@ from gpt2lib.attention import CausalSelfAttention
 from gpt2lib.feedforward import FeedForward
 from gpt2lib.layernorm import LayerNorm
 from gpt2lib.scaffold import GPTConfig, GPTScaffold
+from gpt2lib.validation import check_generation_options
 
 
 class TransformerBlock(nn.Module):
@@ -23,8 +24,8 @@ class TransformerBlock(nn.Module):
         self.mlp = FeedForward(cfg)
         self.drop = nn.Dropout(cfg.dropout)  # on each residual branch
 
-    def forward(self, x: torch.Tensor, cache=None) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
-        x = x + self.drop(self.attn(self.norm1(x), cache))  # tokens exchange information
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
+        x = x + self.drop(self.attn(self.norm1(x)))  # tokens exchange information
         x = x + self.drop(self.mlp(self.norm2(x)))  # each token is processed alone
         return x
 
@@ -64,109 +65,25 @@ class GPTModel(GPTScaffold):
             nn.init.zeros_(module.bias)
 
 
-def pick_next_token(logits: torch.Tensor, temperature: float = 0.0, top_k: int | None = None,
-                    top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Choose one token per row of logits (B, vocab_size) -> (B, 1).
-
-    temperature 0 picks the most likely token (greedy). Otherwise sample from
-    softmax(logits / temperature), keeping only the top_k most likely tokens and/or the
-    smallest set of most likely tokens whose probability reaches top_p.
-    """
-    if temperature == 0:
-        return logits.argmax(dim=-1, keepdim=True)
-    logits = logits / temperature
-    if top_k is not None:
-        kth_largest = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]  # (B, 1)
-        logits = logits.masked_fill(logits < kth_largest, float("-inf"))
-    if top_p is not None:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        sorted_probs = torch.softmax(sorted_logits, dim=-1)
-        before = sorted_probs.cumsum(dim=-1) - sorted_probs  # probability of the tokens ranked above
-        sorted_logits = sorted_logits.masked_fill(before >= top_p, float("-inf"))  # the top token always stays
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
-
-
-def check_generation_options(max_new_tokens, temperature, top_k, top_p) -> None:
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1] or None, got {top_p!r}")
-
-
-class LayerKVCache:
-    """Keys and values seen by one attention layer, in buffers preallocated for max_len tokens."""
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor):
-        self.keys, self.values = keys, values  # (B, nh, max_len, hd) each
-        self.length = 0  # tokens stored so far
-
-    def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store the new tokens' k, v (B, nh, T, hd); return all stored so far, (B, nh, length, hd) each."""
-        start, end = self.length, self.length + k.shape[2]
-        if end > self.keys.shape[2]:
-            raise ValueError(f"the KV cache holds {self.keys.shape[2]} tokens; {end} do not fit")
-        self.keys[:, :, start:end] = k
-        self.values[:, :, start:end] = v
-        self.length = end
-        return self.keys[:, :, :end], self.values[:, :, :end]
-
-
-class KVCache:
-    """One LayerKVCache per block; model(idx, cache) reads the cache and appends idx's keys and values."""
-
-    def __init__(self, cfg: GPTConfig, batch_size: int, max_len: int, device=None, dtype=None):
-        shape = (batch_size, cfg.n_heads, max_len, cfg.emb_dim // cfg.n_heads)
-        self.layers = [
-            LayerKVCache(torch.empty(shape, device=device, dtype=dtype), torch.empty(shape, device=device, dtype=dtype))
-            for _ in range(cfg.n_layers)
-        ]
-
-    @property
-    def length(self) -> int:
-        return self.layers[0].length
-
-    def __getitem__(self, i: int) -> LayerKVCache:
-        return self.layers[i]
-
-
 @torch.no_grad()
-def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
-             top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
-             generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
-    """Extend token ids (B, T) by up to max_new_tokens tokens -> (B, T + new).
+def generate_simple(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
+                    top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Extend token ids (B, T) by max_new_tokens tokens -> (B, T + max_new_tokens). Call model.eval() first.
 
-    Only the last context_length tokens are read at each step. With eos_id, a sequence that
-    produced it is padded with eos_id, and generation stops once every sequence has.
+    temperature 0 picks the most likely token (greedy); otherwise sample from softmax(logits / temperature),
+    among the top_k most likely tokens when top_k is given. gpt2lib.generate (notebook 07) is the fast version.
     """
-    check_generation_options(max_new_tokens, temperature, top_k, top_p)
-    context_length = model.cfg.context_length
-    was_training = model.training
-    model.eval()
-    finished = torch.zeros(idx.shape[0], 1, dtype=torch.bool, device=idx.device)
-    cache, unread = None, idx  # unread: tokens whose keys and values are not cached yet
-    try:
-        for _ in range(max_new_tokens):
-            if not use_cache:
-                logits = model(idx[:, -context_length:])  # (B, T, vocab_size), everything recomputed
-            else:
-                if cache is None or cache.length + unread.shape[1] > context_length:
-                    unread = idx[:, -context_length:]  # (re)start the cache from the window
-                    max_len = min(context_length, idx.shape[1] + max_new_tokens)
-                    cache = KVCache(model.cfg, idx.shape[0], max_len, idx.device, model.tok_emb.weight.dtype)
-                logits = model(unread, cache)  # (B, unread, vocab_size)
-            next_id = pick_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
-            if eos_id is not None:
-                next_id = next_id.masked_fill(finished, eos_id)
-                finished |= next_id == eos_id
-            idx, unread = torch.cat([idx, next_id], dim=1), next_id  # (B, T + 1)
-            if finished.all():
-                break
-    finally:
-        model.train(was_training)
+    check_generation_options(max_new_tokens, temperature, top_k, None, None, model.cfg.vocab_size)
+    for _ in range(max_new_tokens):
+        window = idx[:, -model.cfg.context_length:]  # crop to the context the model can read
+        logits = model(window)[:, -1, :]  # (B, vocab_size): the prediction for the next token
+        if temperature == 0:
+            next_id = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+        else:
+            logits = logits / temperature
+            if top_k is not None:
+                kth_largest = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]  # (B, 1)
+                logits = logits.masked_fill(logits < kth_largest, float("-inf"))
+            next_id = torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1, generator=generator)  # (B, 1)
+        idx = torch.cat([idx, next_id], dim=1)  # (B, T + 1)
     return idx

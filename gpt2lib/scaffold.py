@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from gpt2lib.validation import check_config, check_token_ids
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -22,12 +24,7 @@ class GPTConfig:
     qkv_bias: bool = False  # bias in the query/key/value projections (True for OpenAI's weights)
 
     def __post_init__(self):
-        for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        check_config(self)  # a clear error for impossible sizes (gpt2lib/validation.py)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "GPTConfig":
@@ -60,41 +57,6 @@ class ScaffoldBlock(nn.Module):
         return self.mlp(self.norm2(x))
 
 
-def check_token_ids(idx: torch.Tensor, cfg: GPTConfig) -> None:
-    """Raise a clear error unless idx is a non-empty (batch, seq_len) tensor of valid token ids."""
-    if not isinstance(idx, torch.Tensor):
-        raise TypeError(f"token ids must be a torch.Tensor, got {type(idx).__name__}")
-    if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
-        raise TypeError(f"token ids must be integers (e.g. torch.long), got dtype {idx.dtype}")
-    if idx.dim() != 2:
-        raise ValueError(
-            f"token ids must have shape (batch, seq_len), got shape {tuple(idx.shape)}; "
-            "for a single sequence use idx.unsqueeze(0)"
-        )
-    if idx.numel() == 0:
-        raise ValueError(f"token ids must not be empty, got shape {tuple(idx.shape)}")
-    if idx.shape[1] > cfg.context_length:
-        raise ValueError(
-            f"sequence of {idx.shape[1]} tokens is longer than the context length ({cfg.context_length})"
-        )
-    low, high = idx.min().item(), idx.max().item()
-    if low < 0 or high >= cfg.vocab_size:
-        bad = low if low < 0 else high
-        raise ValueError(f"token id {bad} is out of range for vocab_size {cfg.vocab_size} (valid: 0..{cfg.vocab_size - 1})")
-
-
-class Linear(nn.Linear):
-    """nn.Linear with a faster path for a single input vector (one token at a time, notebook 07)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[:-1].numel() != 1:
-            return super().forward(x)
-        y = torch.mv(self.weight, x.reshape(-1))  # (out, in) @ (in,) -> (out,)
-        if self.bias is not None:
-            y = y + self.bias
-        return y.view(*x.shape[:-1], -1)  # back to x's leading shape, e.g. (1, 1, out)
-
-
 class GPTScaffold(nn.Module):
     """GPT-2's outer structure: embeddings -> dropout -> blocks -> final norm -> output head."""
 
@@ -106,7 +68,7 @@ class GPTScaffold(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(self.make_block(cfg) for _ in range(cfg.n_layers))
         self.final_norm = self.make_final_norm(cfg)
-        self.out_head = Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
+        self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
 
     def make_block(self, cfg: GPTConfig) -> nn.Module:
         return ScaffoldBlock(cfg)
@@ -114,20 +76,14 @@ class GPTScaffold(nn.Module):
     def make_final_norm(self, cfg: GPTConfig) -> nn.Module:
         return nn.Identity()  # layer norm, notebook 03
 
-    def forward(self, idx: torch.Tensor, cache=None) -> torch.Tensor:
-        """Map token ids (B, T) to next-token logits (B, T, vocab_size).
-
-        cache (notebook 07) holds the keys and values of earlier tokens; idx then continues them.
-        """
-        check_token_ids(idx, self.cfg)
-        past, T = (0 if cache is None else cache.length), idx.shape[1]
-        if past + T > self.cfg.context_length:
-            raise ValueError(f"{past} cached + {T} new tokens exceed the context length ({self.cfg.context_length})")
-        positions = torch.arange(past, past + T, device=idx.device)
-        x = self.tok_emb(idx) + self.pos_emb(positions)  # (B, T, C) + (T, C) -> (B, T, C)
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Map token ids (B, T) to next-token logits (B, T, vocab_size)."""
+        check_token_ids(idx, self.cfg)  # a clear error for bad ids (gpt2lib/validation.py)
+        T = idx.shape[1]
+        x = self.tok_emb(idx) + self.pos_emb(torch.arange(T, device=idx.device))  # (B, T, C) + (T, C) -> (B, T, C)
         x = self.drop(x)
-        for i, block in enumerate(self.blocks):
-            x = block(x) if cache is None else block(x, cache[i])  # (B, T, C)
+        for block in self.blocks:
+            x = block(x)  # (B, T, C)
         x = self.final_norm(x)
         return self.out_head(x)  # (B, T, vocab_size)
 
@@ -149,12 +105,3 @@ def placeholder_report(model: nn.Module) -> None:
     slots = Counter(re.sub(r"\.\d+\.", ".*.", name) for name in names)
     for slot, count in slots.items():
         print(f"  {slot:<16} x{count}")
-
-
-def default_device() -> torch.device:
-    """The fastest device available: CUDA, then Apple's MPS, then the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")

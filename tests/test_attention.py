@@ -116,5 +116,5 @@ def test_too_long_input_is_refused():
 
 
 def test_wrong_width_is_refused():
-    with pytest.raises(ValueError, match=r"expected input of shape \(B, T, 8\)"):
+    with pytest.raises(ValueError, match=r"input must have shape \(batch, seq_len, 8\)"):
         make(CONFIGS[0])(torch.randn(1, 3, 9))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gpt2lib import GPTConfig, GPTModel, KVCache, generate
+from gpt2lib import GPTConfig, GPTModel, KVCache, forward_with_cache, generate
 
 CFG = GPTConfig(vocab_size=211, context_length=16, emb_dim=32, n_heads=4, n_layers=3, dropout=0.0, qkv_bias=True)
 
@@ -36,7 +36,8 @@ def test_each_cached_step_gives_the_full_forward_logits(model):
     ids = torch.randint(0, CFG.vocab_size, (2, 10), generator=torch.Generator().manual_seed(1))
     full = model(ids)
     cache = KVCache(CFG, batch_size=2, max_len=10)
-    chunks = [model(ids[:, :4], cache), model(ids[:, 4:7], cache)] + [model(ids[:, t:t + 1], cache) for t in range(7, 10)]
+    chunks = [forward_with_cache(model, ids[:, :4], cache), forward_with_cache(model, ids[:, 4:7], cache)]
+    chunks += [forward_with_cache(model, ids[:, t:t + 1], cache) for t in range(7, 10)]
     assert cache.length == 10
     assert torch.allclose(torch.cat(chunks, dim=1), full, atol=1e-5)
 
@@ -50,16 +51,16 @@ def test_cache_follows_the_model_dtype(model):
 
 def test_too_many_tokens_for_the_context_or_the_cache_are_refused(model):
     cache = KVCache(CFG, batch_size=1, max_len=CFG.context_length)
-    model(torch.zeros(1, 12, dtype=torch.long), cache)
+    forward_with_cache(model, torch.zeros(1, 12, dtype=torch.long), cache)
     with pytest.raises(ValueError, match=r"12 cached \+ 5 new tokens exceed the context length \(16\)"):
-        model(torch.zeros(1, 5, dtype=torch.long), cache)
+        forward_with_cache(model, torch.zeros(1, 5, dtype=torch.long), cache)
     small = KVCache(CFG, batch_size=1, max_len=4)
     with pytest.raises(ValueError, match="the KV cache holds 4 tokens; 6 do not fit"):
-        model(torch.zeros(1, 6, dtype=torch.long), small)
+        forward_with_cache(model, torch.zeros(1, 6, dtype=torch.long), small)
 
 
 def test_top_p_keeps_the_smallest_set_reaching_p():
-    from gpt2lib.model import pick_next_token
+    from gpt2lib import pick_next_token
 
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     draws = {pick_next_token(logits, 1.0, top_p=0.7, generator=torch.Generator().manual_seed(s)).item() for s in range(200)}

@@ -11,7 +11,8 @@ from gpt2lib import (
     CheckpointMismatchError, GPTModel, WeightsUnavailableError, config_from_hf, from_pretrained, generate,
     hf_weight_mapping, load_hf_model, load_hf_weights,
 )
-from gpt2lib.loading import hub_reachable, load_checkpoint_file
+from gpt2lib.hf_checkpoint import load_checkpoint_file
+from gpt2lib.pretrained import hub_reachable
 
 SMALL = dict(n_embd=48, n_layer=2, n_head=6, n_positions=20, vocab_size=50257)
 

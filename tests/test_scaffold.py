@@ -86,20 +86,3 @@ def test_same_seed_same_weights():
 def test_bad_input_is_refused_with_a_clear_message(idx, error, message):
     with pytest.raises(error, match=message):
         GPTScaffold(TINY)(idx)
-
-
-@pytest.mark.parametrize("shape", [(5,), (1, 5), (1, 1, 5), (3, 5), (2, 4, 5)])
-@pytest.mark.parametrize("bias", [True, False])
-def test_linear_equals_nn_linear_for_single_vectors_and_batches(shape, bias):
-    from gpt2lib.scaffold import Linear
-
-    torch.manual_seed(0)
-    ours = Linear(5, 7, bias=bias)
-    reference = nn.Linear(5, 7, bias=bias)
-    reference.load_state_dict(ours.state_dict())
-    x = torch.randn(shape, requires_grad=True)
-    y = ours(x)
-    assert y.shape == shape[:-1] + (7,)
-    assert torch.allclose(y, reference(x), atol=1e-6)
-    y.sum().backward()
-    assert ours.weight.grad is not None and x.grad.shape == x.shape

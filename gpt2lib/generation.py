@@ -1,0 +1,164 @@
+# GENERATED FILE, edit the notebook instead.
+# Source: notebooks/07_generating_text_fast.ipynb. Regenerate with `make export`.
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gpt2lib.attention import CausalSelfAttention
+from gpt2lib.model import GPTModel
+from gpt2lib.scaffold import GPTConfig
+from gpt2lib.validation import check_generate_call, check_sampling_options, check_token_ids
+
+
+def default_device() -> torch.device:
+    """The fastest device available: CUDA, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_next_token(logits: torch.Tensor, temperature: float = 0.0, top_k: int | None = None,
+                    top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Choose one token per row of logits (B, vocab_size) -> (B, 1).
+
+    temperature 0 picks the most likely token (greedy). Otherwise sample from
+    softmax(logits / temperature), keeping only the top_k most likely tokens and/or the
+    smallest set of most likely tokens whose probability reaches top_p.
+    """
+    check_sampling_options(temperature, top_k, top_p)  # gpt2lib/validation.py
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits / temperature
+    if top_k is not None:
+        kth_largest = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth_largest, float("-inf"))
+    if top_p is not None:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, vocab_size) each
+        sorted_probs = torch.softmax(sorted_logits, dim=-1)
+        before = sorted_probs.cumsum(dim=-1) - sorted_probs  # probability of the tokens ranked above
+        sorted_logits = sorted_logits.masked_fill(before >= top_p, float("-inf"))  # the top token always stays
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+
+
+class LayerKVCache:
+    """The keys and values one attention layer has seen, in buffers allocated once for max_len tokens."""
+
+    def __init__(self, shape: tuple[int, ...], device=None, dtype=None):
+        self.keys = torch.empty(shape, device=device, dtype=dtype)  # (B, nh, max_len, hd)
+        self.values = torch.empty(shape, device=device, dtype=dtype)  # (B, nh, max_len, hd)
+        self.length = 0  # tokens stored so far
+
+    def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new tokens' k, v (B, nh, T, hd); return all stored so far, (B, nh, length, hd) each."""
+        start, end = self.length, self.length + k.shape[2]
+        if end > self.keys.shape[2]:
+            raise ValueError(f"the KV cache holds {self.keys.shape[2]} tokens; {end} do not fit")
+        self.keys[:, :, start:end] = k
+        self.values[:, :, start:end] = v
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
+
+
+class KVCache:
+    """One LayerKVCache per block of a model with configuration cfg."""
+
+    def __init__(self, cfg: GPTConfig, batch_size: int, max_len: int, device=None, dtype=None):
+        shape = (batch_size, cfg.n_heads, max_len, cfg.emb_dim // cfg.n_heads)
+        self.layers = [LayerKVCache(shape, device, dtype) for _ in range(cfg.n_layers)]
+
+    @property
+    def length(self) -> int:
+        return self.layers[0].length
+
+    def __getitem__(self, i: int) -> LayerKVCache:
+        return self.layers[i]
+
+
+def linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """layer(x), computed with the matrix-vector product torch.mv when x holds a single vector."""
+    if x.shape[:-1].numel() != 1:
+        return layer(x)
+    y = torch.mv(layer.weight, x.reshape(-1))  # (out, in) @ (in,) -> (out,)
+    if layer.bias is not None:
+        y = y + layer.bias
+    return y.view(*x.shape[:-1], -1)  # back to x's leading shape, e.g. (1, 1, out)
+
+
+def attention_with_cache(attn: CausalSelfAttention, x: torch.Tensor, cache: LayerKVCache) -> torch.Tensor:
+    """attn(x) for new tokens x (B, T, C) that follow the cache.length tokens already in cache."""
+    q, k, v = linear(attn.qkv, x).chunk(3, dim=-1)  # 3 x (B, T, C)
+    q, k, v = attn.split_heads(q), attn.split_heads(k), attn.split_heads(v)  # (B, nh, T, hd)
+    past, T = cache.length, x.shape[1]
+    k, v = cache.update(k, v)  # (B, nh, past + T, hd): the cached keys and values, then the new ones
+    # A new token sees every cached token; several new tokens also need the causal mask among themselves.
+    mask = None if past == 0 or T == 1 else torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=past == 0)  # (B, nh, T, hd)
+    return linear(attn.out_proj, attn.merge_heads(y))  # (B, T, C)
+
+
+def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """model(idx) for new token ids (B, T) that follow the tokens in cache -> logits (B, T, vocab_size).
+
+    It runs the model's own modules in eval mode (no dropout), and appends idx's keys and values to cache.
+    """
+    check_token_ids(idx, model.cfg)  # gpt2lib/validation.py
+    past, T = cache.length, idx.shape[1]
+    if past + T > model.cfg.context_length:
+        raise ValueError(f"{past} cached + {T} new tokens exceed the context length ({model.cfg.context_length})")
+    positions = torch.arange(past, past + T, device=idx.device)  # the new tokens continue the cached ones
+    x = model.tok_emb(idx) + model.pos_emb(positions)  # (B, T, C)
+    for block, layer_cache in zip(model.blocks, cache.layers):
+        x = x + attention_with_cache(block.attn, block.norm1(x), layer_cache)
+        mlp = block.mlp
+        x = x + linear(mlp.proj, mlp.act(linear(mlp.fc, block.norm2(x))))  # block.mlp(...), with torch.mv
+    return linear(model.out_head, model.final_norm(x))  # (B, T, vocab_size)
+
+
+def extend(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature: float, top_k: int | None,
+           top_p: float | None, eos_id: int | None, generator: torch.Generator | None, use_cache: bool) -> torch.Tensor:
+    """The loop of generate(), for a model already in eval mode."""
+    window = model.cfg.context_length
+    finished = torch.zeros(idx.shape[0], 1, dtype=torch.bool, device=idx.device)
+    cache, unread = None, idx  # unread: tokens whose keys and values are not cached yet
+    for _ in range(max_new_tokens):
+        if not use_cache:
+            logits = model(idx[:, -window:])  # (B, T, vocab_size), everything recomputed
+        else:
+            if cache is None or cache.length + unread.shape[1] > window:
+                unread = idx[:, -window:]  # (re)start the cache from the last window of tokens
+                max_len = min(window, idx.shape[1] + max_new_tokens)
+                cache = KVCache(model.cfg, idx.shape[0], max_len, idx.device, model.tok_emb.weight.dtype)
+            logits = forward_with_cache(model, unread, cache)  # (B, unread, vocab_size)
+        next_id = pick_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
+        if eos_id is not None:
+            next_id = next_id.masked_fill(finished, eos_id)  # a finished sequence is padded with eos_id
+            finished |= next_id == eos_id
+        idx, unread = torch.cat([idx, next_id], dim=1), next_id  # (B, T + 1)
+        if finished.all():
+            break
+    return idx
+
+
+@torch.no_grad()
+def generate(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
+             top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
+             generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+    """Extend token ids (B, T) by up to max_new_tokens tokens -> (B, T + new).
+
+    temperature 0 is greedy; otherwise sample, optionally among the top_k tokens and/or the top_p
+    probability mass. Only the last context_length tokens are read at each step. With eos_id, a
+    sequence that produced it is padded with eos_id, and generation stops once every sequence has.
+    The key/value cache makes each step cost one token; use_cache=False recomputes everything.
+    """
+    check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id)  # gpt2lib/validation.py
+    was_training = model.training
+    model.eval()
+    try:
+        return extend(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id, generator, use_cache)
+    finally:
+        model.train(was_training)

@@ -1,0 +1,99 @@
+"""Checks of user input, written by hand: no notebook teaches them, every module uses them.
+
+Each check raises a clear error that names the argument, the value and what is allowed,
+before any work is done, so that a refused call changes nothing.
+"""
+
+import math
+import numbers
+
+import torch
+
+CONFIG_SIZES = ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers")
+
+
+def is_int(value) -> bool:
+    """A true integer: Python or NumPy ints, but not bools (True would silently mean 1)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """A real number, not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_config(cfg) -> None:
+    """Refuse a GPTConfig whose sizes, dropout or q/k/v bias flag cannot be right."""
+    for name in CONFIG_SIZES:
+        value = getattr(cfg, name)
+        if not is_int(value) or value < 1:
+            raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+    if not is_real(cfg.dropout) or not 0.0 <= cfg.dropout < 1.0:
+        raise ValueError(f"GPTConfig.dropout must be a number in [0, 1), got {cfg.dropout!r}")
+    if not isinstance(cfg.qkv_bias, bool):
+        raise ValueError(f"GPTConfig.qkv_bias must be True or False, got {cfg.qkv_bias!r}")
+
+
+def check_token_ids(idx, cfg, name: str = "token ids", within_context: bool = True) -> None:
+    """Refuse anything but a non-empty (batch, seq_len) integer tensor of ids in 0..vocab_size-1."""
+    if not isinstance(idx, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, seq_len), got {type(idx).__name__}")
+    if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
+        raise TypeError(f"{name} must be integers (use torch.long), got dtype {idx.dtype}")
+    if idx.dim() != 2:
+        raise ValueError(
+            f"{name} must have shape (batch, seq_len), got shape {tuple(idx.shape)}; "
+            "for a single sequence use idx.unsqueeze(0)"
+        )
+    if idx.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(idx.shape)}")
+    if within_context and idx.shape[1] > cfg.context_length:
+        raise ValueError(f"sequence of {idx.shape[1]} tokens is longer than the context length ({cfg.context_length})")
+    low, high = idx.min().item(), idx.max().item()
+    if low < 0 or high >= cfg.vocab_size:
+        bad = low if low < 0 else high
+        raise ValueError(f"token id {bad} is out of range for vocab_size {cfg.vocab_size} (valid: 0..{cfg.vocab_size - 1})")
+
+
+def check_hidden_states(x, emb_dim: int, context_length: int) -> None:
+    """Refuse a layer input that is not a (batch, seq_len, emb_dim) tensor within the context length."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"input must be a torch.Tensor of shape (batch, seq_len, {emb_dim}), got {type(x).__name__}")
+    if x.dim() != 3 or x.shape[-1] != emb_dim:
+        raise ValueError(f"input must have shape (batch, seq_len, {emb_dim}), got {tuple(x.shape)}")
+    if x.shape[1] > context_length:
+        raise ValueError(f"sequence of {x.shape[1]} tokens is longer than the context length ({context_length})")
+
+
+def check_sampling_options(temperature, top_k, top_p) -> None:
+    """Refuse sampling options that cannot be right (temperature 0 means greedy)."""
+    if not is_real(temperature) or not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if top_k is not None and (not is_int(top_k) or top_k < 1):
+        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+    if top_p is not None and (not is_real(top_p) or not 0 < top_p <= 1):
+        raise ValueError(f"top_p must be a number in (0, 1] or None, got {top_p!r}")
+
+
+def check_generation_options(max_new_tokens, temperature, top_k, top_p, eos_id, vocab_size: int) -> None:
+    """Refuse generate() options that cannot be right."""
+    if not is_int(max_new_tokens) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
+    check_sampling_options(temperature, top_k, top_p)
+    if eos_id is not None and (not is_int(eos_id) or not 0 <= eos_id < vocab_size):
+        raise ValueError(f"eos_id must be None or a token id in 0..{vocab_size - 1}, got {eos_id!r}")
+
+
+def check_prompt(idx, cfg) -> None:
+    """Like check_token_ids, but a prompt may be longer than the context: generation reads its last window."""
+    check_token_ids(idx, cfg, "prompt", within_context=False)
+
+
+def check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id) -> None:
+    """Refuse a generate() call that cannot be right, before the model is touched."""
+    from gpt2lib.model import GPTModel  # imported here: gpt2lib.model itself uses this module
+
+    if not isinstance(model, GPTModel):
+        raise TypeError(f"model must be a gpt2lib GPTModel, got {type(model).__name__}")
+    check_prompt(idx, model.cfg)
+    check_generation_options(max_new_tokens, temperature, top_k, top_p, eos_id, model.cfg.vocab_size)
