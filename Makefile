@@ -18,8 +18,10 @@ install: $(STAMP)
 # Jupyter refuses to run as root unless told; classroom VMs and containers often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# The server's root is the repository, so that notebooks can show the figures in assets/;
+# the browser opens on notebooks/. LAB_ARGS adds options, e.g. LAB_ARGS="--no-browser --ip=0.0.0.0 --port=8888".
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -9,6 +9,7 @@ import pytest
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 IGNORE_MARK = "NBVAL_IGNORE_OUTPUT"
+MAX_CODE_LINES = 30  # GUIDE.md: split longer cells and explain between the parts
 
 
 def code_cells(path):
@@ -57,3 +58,13 @@ def test_plots_store_no_figure_repr(path):
         for out in (o for o in cell["outputs"] if o["output_type"] == "execute_result"):
             text = "".join(out.get("data", {}).get("text/plain", []))
             assert not text.startswith("<Figure"), f"{path.name}: end the plotting cell with plt.show()"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_code_cell_is_longer_than_30_lines(path):
+    long_cells = [
+        (index, len(source(cell).splitlines()))
+        for index, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"])
+        if cell["cell_type"] == "code" and len(source(cell).splitlines()) > MAX_CODE_LINES
+    ]
+    assert long_cells == [], f"{path.name}: (cell index, lines) over {MAX_CODE_LINES} lines: {long_cells}"
