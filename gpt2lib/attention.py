@@ -45,8 +45,7 @@ class CausalSelfAttention(nn.Module):
         return t.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, nh, T, hd)
 
     def merge_heads(self, t: torch.Tensor) -> torch.Tensor:
-        B, nh, T, hd = t.shape
-        return t.transpose(1, 2).reshape(B, T, nh * hd)  # (B, T, C)
+        return t.transpose(1, 2).flatten(2)  # (B, nh, T, hd) -> (B, T, nh, hd) -> (B, T, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
         check_hidden_states(x, self.n_heads * self.head_dim, self.context_length)  # gpt2lib/validation.py
