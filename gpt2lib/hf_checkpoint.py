@@ -1,39 +1,107 @@
 """Reading Hugging Face GPT-2 checkpoints safely, written by hand (notebook 06 uses it).
 
 Notebook 06 teaches the mapping from Hugging Face's names to ours. This module holds the
-defensive part around it: which file formats are read and how, the different spellings of a
-GPT-2 state dict, and which GPT-2 variants gpt2lib can compute.
+defensive part around it: which file formats are read and how, what is wrong with a file that
+cannot be read, the different spellings of a GPT-2 state dict, the checks every tensor must
+pass before the model is touched, and which GPT-2 variants gpt2lib can compute.
 """
 
+import json
+import pickle
+import struct
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
+SAFETENSORS_SUFFIXES = (".safetensors",)
+TORCH_SUFFIXES = (".bin", ".pt", ".pth")
+# GPTConfig field <- Hugging Face GPT2Config key
+HF_CONFIG_KEYS = {"vocab_size": "vocab_size", "context_length": "n_positions", "emb_dim": "n_embd",
+                  "n_heads": "n_head", "n_layers": "n_layer"}
+# Hugging Face options that change what GPT-2 computes: the only value gpt2lib supports (None: key may be absent)
+SUPPORTED_HF_OPTIONS = {
+    "scale_attn_weights": True,  # divide attention scores by sqrt(head_dim)
+    "scale_attn_by_inverse_layer_idx": False,
+    "reorder_and_upcast_attn": False,
+    "add_cross_attention": False,
+}
+
 
 class CheckpointMismatchError(ValueError):
-    """A checkpoint's weights do not fit the model. Nothing was loaded."""
+    """A checkpoint's weights do not fit the model, or are not usable weights. Nothing was loaded."""
+
+
+class CheckpointFileError(ValueError):
+    """A weight file cannot be read: missing, empty, corrupt, truncated or in another format than its name says."""
+
+
+def file_kind(path: Path) -> str:
+    """What the first bytes of a file say it is: "safetensors", "torch-zip", "pickle" or "unknown"."""
+    with open(path, "rb") as file:
+        head = file.read(9)
+    if head.startswith(b"PK\x03\x04"):
+        return "torch-zip"  # torch.save's format since PyTorch 1.6
+    if head[:1] == b"\x80":
+        return "pickle"  # an older torch.save file
+    if len(head) == 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] < 100_000_000:
+        return "safetensors"  # an 8-byte header length, then a JSON header
+    return "unknown"
+
+
+def check_weight_file(path: Path) -> None:
+    """Refuse a path that is not a readable weight file of a supported format, saying what is wrong."""
+    if not path.exists():
+        raise CheckpointFileError(f"weight file {path} does not exist")
+    if not path.is_file():
+        raise CheckpointFileError(f"{path} is not a file")
+    if path.suffix not in SAFETENSORS_SUFFIXES + TORCH_SUFFIXES:
+        raise CheckpointFileError(
+            f"unsupported weight file {path.name!r}: use .safetensors, or .bin/.pt/.pth (loaded with weights_only=True)"
+        )
+    if path.stat().st_size == 0:
+        raise CheckpointFileError(f"weight file {path} is empty (0 bytes): download or save it again")
+    kind = file_kind(path)
+    if path.suffix in SAFETENSORS_SUFFIXES and kind in ("torch-zip", "pickle"):
+        raise CheckpointFileError(f"{path} is named .safetensors but holds a torch.save file; rename it to .bin")
+    if path.suffix in TORCH_SUFFIXES and kind == "safetensors":
+        raise CheckpointFileError(f"{path} is named {path.suffix} but holds a safetensors file; rename it to .safetensors")
 
 
 def load_checkpoint_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a weight file without executing code: .safetensors, or .bin/.pt with weights_only=True."""
+    """Read a weight file without executing code: .safetensors, or .bin/.pt/.pth with weights_only=True."""
     path = Path(path)
-    if path.suffix == ".safetensors":
+    check_weight_file(path)
+    if path.suffix in SAFETENSORS_SUFFIXES:
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(path)
-    if path.suffix in (".bin", ".pt", ".pth"):
-        return torch.load(path, map_location="cpu", weights_only=True)
-    raise ValueError(f"unsupported weight file {path.name!r}: use .safetensors, or .bin/.pt (loaded with weights_only=True)")
+        try:
+            state = load_file(path)
+        except (SafetensorError, OSError, ValueError) as error:
+            raise CheckpointFileError(f"{path} is not a valid safetensors file (corrupt or truncated?): {error}") from error
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:  # objects other than tensors: never unpickled
+            raise CheckpointFileError(f"{path} holds objects other than tensors and was refused: {error}") from error
+        except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+            raise CheckpointFileError(f"{path} is not a readable PyTorch weight file (corrupt or truncated?): {error}") from error
+    if not isinstance(state, Mapping):
+        raise CheckpointFileError(f"{path} holds a {type(state).__name__}, not a state dict of named tensors")
+    return dict(state)
 
 
 def normalize_hf_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Spell a GPT-2 checkpoint like GPT2LMHeadModel.state_dict(): 'transformer.' prefix, an lm_head, no buffers."""
     normalized = {}
     for name, tensor in state.items():
+        if not isinstance(name, str):
+            raise CheckpointMismatchError(f"state dict keys must be weight names (str), got {name!r}; nothing was loaded")
         if name.endswith((".attn.bias", ".attn.masked_bias")):
-            continue  # causal-mask buffers of older Hugging Face checkpoints, not weights
+            continue  # causal-mask buffers saved by older Hugging Face PyTorch checkpoints, not weights
         if not name.startswith(("transformer.", "lm_head.")):
             name = "transformer." + name
         normalized[name] = tensor
@@ -42,8 +110,30 @@ def normalize_hf_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torc
     return normalized
 
 
+def tensor_problem(tensor) -> str | None:
+    """Why a checkpoint entry cannot be a weight, or None if it can."""
+    if not isinstance(tensor, torch.Tensor):
+        return f"is a {type(tensor).__name__}, not a tensor"
+    if tensor.is_meta:
+        return "is on the meta device: it has a shape but no values"
+    if tensor.is_complex() or not tensor.is_floating_point():
+        return f"has dtype {tensor.dtype}; weights must be real floating point (float32, bfloat16, float16, ...)"
+    if not bool(torch.isfinite(tensor).all()):
+        return "holds NaN or infinite values"
+    return None
+
+
+def check_tensors(state: Mapping[str, torch.Tensor]) -> None:
+    """Refuse a state dict with any entry that is not a usable weight, naming every such entry."""
+    problems = [f"{name} {problem}" for name, tensor in state.items() if (problem := tensor_problem(tensor))]
+    if problems:
+        raise CheckpointMismatchError(
+            f"checkpoint has {len(problems)} unusable tensors; nothing was loaded:\n  " + "\n  ".join(problems)
+        )
+
+
 def read_hf_state(source) -> dict[str, torch.Tensor]:
-    """A normalized Hugging Face GPT-2 state dict from a transformers model, a state dict or a weight file path."""
+    """A checked, normalized GPT-2 state dict from a transformers model, a state dict or a weight file path."""
     if isinstance(source, nn.Module):
         source = source.state_dict()
     elif isinstance(source, (str, Path)):
@@ -53,7 +143,9 @@ def read_hf_state(source) -> dict[str, torch.Tensor]:
             "source must be a transformers GPT-2 model, a state dict (a mapping of names to tensors) "
             f"or the path of a weight file, got {type(source).__name__}"
         )
-    return normalize_hf_state_dict(source)
+    state = normalize_hf_state_dict(source)
+    check_tensors(state)
+    return state
 
 
 def read_hf_config(hf_config) -> dict:
@@ -64,13 +156,60 @@ def read_hf_config(hf_config) -> dict:
         config = hf_config.to_dict()
     else:
         raise TypeError(f"hf_config must be a transformers GPT2Config or a dict, got {type(hf_config).__name__}")
-    emb_dim = config.get("n_embd")
+    if config.get("model_type", "gpt2") != "gpt2":
+        raise ValueError(f"not a GPT-2 config: model_type={config['model_type']!r} (gpt2lib loads model_type 'gpt2')")
+    for field, key in HF_CONFIG_KEYS.items():
+        if key not in config:
+            raise ValueError(f"the Hugging Face config has no {key!r} (GPT-2's name for GPTConfig.{field})")
+    emb_dim = config["n_embd"]
     supported = {
         "activation_function": (config.get("activation_function", "gelu_new"), ("gelu_new", "gelu_pytorch_tanh")),
         "layer_norm_epsilon": (config.get("layer_norm_epsilon", 1e-5), (1e-5,)),
-        "n_inner": (config.get("n_inner"), (None, 4 * emb_dim if emb_dim else None)),
+        "n_inner": (config.get("n_inner"), (None, 4 * emb_dim)),
+        **{key: (config.get(key, value), (value,)) for key, value in SUPPORTED_HF_OPTIONS.items()},
     }
     for key, (value, allowed) in supported.items():
         if value not in allowed:
-            raise ValueError(f"unsupported GPT-2 variant: {key}={value!r} (gpt2lib supports {allowed})")
+            raise ValueError(f"unsupported GPT-2 variant: {key}={value!r} (gpt2lib computes only {key} in {allowed})")
     return config
+
+
+def read_config_file(path: Path) -> dict:
+    """The dict in a config.json file, with a clear error if it is missing or not JSON."""
+    if not path.is_file():
+        raise CheckpointFileError(
+            f"{path.parent} has no config.json: gpt2lib needs it to know the model's sizes "
+            "(save the model with save_pretrained, or copy the config.json that came with the weights)"
+        )
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointFileError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(config, dict):
+        raise CheckpointFileError(f"{path} holds a JSON {type(config).__name__}, not an object of settings")
+    return config
+
+
+def weight_files(directory: Path) -> list[Path]:
+    """The weight file(s) of a saved Hugging Face model: one file, or the shards an index names."""
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (directory / name).is_file():
+            return [directory / name]
+    for name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        index = directory / name
+        if index.is_file():
+            shards = read_config_file(index).get("weight_map", {}).values()
+            return [directory / shard for shard in sorted(set(shards))]
+    raise CheckpointFileError(
+        f"{directory} has no weights: expected model.safetensors or pytorch_model.bin (or a sharded index of them)"
+    )
+
+
+def read_hf_directory(directory: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The checked config and the checked, normalized state dict of a model saved with save_pretrained."""
+    directory = Path(directory)
+    config = read_hf_config(read_config_file(directory / "config.json"))
+    state = {}
+    for path in weight_files(directory):
+        state.update(load_checkpoint_file(path))
+    return config, read_hf_state(state)

@@ -10,6 +10,7 @@ import numbers
 import torch
 
 CONFIG_SIZES = ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers")
+MIN_TEMPERATURE = 1e-3  # below this (except 0, greedy), logits / temperature can overflow
 
 
 def is_int(value) -> bool:
@@ -38,8 +39,9 @@ def check_token_ids(idx, cfg, name: str = "token ids", within_context: bool = Tr
     """Refuse anything but a non-empty (batch, seq_len) integer tensor of ids in 0..vocab_size-1."""
     if not isinstance(idx, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (batch, seq_len), got {type(idx).__name__}")
-    if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
-        raise TypeError(f"{name} must be integers (use torch.long), got dtype {idx.dtype}")
+    if idx.dtype not in (torch.long, torch.int32):
+        raise TypeError(f"{name} must be integers of dtype torch.long (or torch.int32), got dtype {idx.dtype}; "
+                        "use ids.long()")
     if idx.dim() != 2:
         raise ValueError(
             f"{name} must have shape (batch, seq_len), got shape {tuple(idx.shape)}; "
@@ -69,10 +71,37 @@ def check_sampling_options(temperature, top_k, top_p) -> None:
     """Refuse sampling options that cannot be right (temperature 0 means greedy)."""
     if not is_real(temperature) or not math.isfinite(temperature) or temperature < 0:
         raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if 0 < temperature < MIN_TEMPERATURE:
+        raise ValueError(f"temperature {temperature!r} is too small: use 0 for greedy decoding, or at least {MIN_TEMPERATURE}")
     if top_k is not None and (not is_int(top_k) or top_k < 1):
         raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
     if top_p is not None and (not is_real(top_p) or not 0 < top_p <= 1):
         raise ValueError(f"top_p must be a number in (0, 1] or None, got {top_p!r}")
+
+
+def check_logits(logits) -> None:
+    """Refuse next-token logits that are not a finite (batch, vocab_size) float tensor."""
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"logits must be a torch.Tensor of shape (batch, vocab_size), got {type(logits).__name__}")
+    if logits.dim() != 2 or 0 in logits.shape:
+        raise ValueError(f"logits must have shape (batch, vocab_size), got {tuple(logits.shape)}; "
+                         "for a model's output (B, T, vocab_size) pass logits[:, -1, :]")
+    if not logits.dtype.is_floating_point:
+        raise TypeError(f"logits must be floating point, got dtype {logits.dtype}")
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("the logits hold NaN or infinite values: the model's weights or input are broken "
+                         "(check the weights with torch.isfinite)")
+
+
+def check_generator(generator, device: torch.device) -> None:
+    """Refuse a random generator that is not a torch.Generator on the device where sampling runs."""
+    if generator is None:
+        return
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if generator.device.type != device.type:
+        raise ValueError(f"generator is on {generator.device}, but sampling runs on {device}: "
+                         f"use torch.Generator(device={str(device)!r})")
 
 
 def check_generation_options(max_new_tokens, temperature, top_k, top_p, eos_id, vocab_size: int) -> None:
@@ -89,7 +118,37 @@ def check_prompt(idx, cfg) -> None:
     check_token_ids(idx, cfg, "prompt", within_context=False)
 
 
-def check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id) -> None:
+def check_same_device(model, idx) -> None:
+    """Refuse ids on another device than the model's weights."""
+    weights_device = model.tok_emb.weight.device
+    if idx.device != weights_device:
+        raise ValueError(f"token ids are on {idx.device} but the model is on {weights_device}: use idx.to({str(weights_device)!r})")
+
+
+def check_cache_size(batch_size, max_len, cfg) -> None:
+    """Refuse KVCache sizes that cannot be right."""
+    if not is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not is_int(max_len) or not 1 <= max_len <= cfg.context_length:
+        raise ValueError(f"max_len must be an integer in 1..{cfg.context_length} (the context length), got {max_len!r}")
+
+
+def check_cache(cache, model, idx) -> None:
+    """Refuse a KV cache that does not belong to this model and this batch of ids."""
+    from gpt2lib.generation import KVCache  # imported here: gpt2lib.generation itself uses this module
+
+    if not isinstance(cache, KVCache):
+        raise TypeError(f"cache must be a gpt2lib KVCache, got {type(cache).__name__}")
+    cfg, weights, keys = model.cfg, model.tok_emb.weight, cache.layers[0].keys
+    names = ("layers", "batch size", "heads", "head size", "dtype", "device")
+    have = (len(cache.layers), keys.shape[0], keys.shape[1], keys.shape[3], keys.dtype, keys.device)
+    want = (cfg.n_layers, idx.shape[0], cfg.n_heads, cfg.emb_dim // cfg.n_heads, weights.dtype, weights.device)
+    wrong = [f"{name} {got} (the model and input need {needed})" for name, got, needed in zip(names, have, want) if got != needed]
+    if wrong:
+        raise ValueError("the KV cache does not fit this model and input: it has " + ", ".join(wrong))
+
+
+def check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id, generator=None) -> None:
     """Refuse a generate() call that cannot be right, before the model is touched."""
     from gpt2lib.model import GPTModel  # imported here: gpt2lib.model itself uses this module
 
@@ -97,3 +156,5 @@ def check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, e
         raise TypeError(f"model must be a gpt2lib GPTModel, got {type(model).__name__}")
     check_prompt(idx, model.cfg)
     check_generation_options(max_new_tokens, temperature, top_k, top_p, eos_id, model.cfg.vocab_size)
+    check_same_device(model, idx)
+    check_generator(generator, idx.device)
