@@ -30,6 +30,25 @@ class TransformerBlock(nn.Module):
         return x
 
 
+def init_gpt2_weights(model: GPTScaffold) -> None:
+    """GPT-2's initialization, in place.
+
+    From OpenAI's released code: weights ~ N(0, 0.02), position embedding ~ N(0, 0.01), biases 0.
+    From the paper (section 2.3): the last layer of each residual branch scaled by 1/sqrt(2 * n_layers).
+    Layer norms keep the scale 1 and shift 0 they were built with.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            std = 0.01 if module is model.pos_emb else 0.02
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+    residual_std = 0.02 / math.sqrt(2 * model.cfg.n_layers)  # N = 2 residual branches per block
+    for block in model.blocks:
+        nn.init.normal_(block.attn.out_proj.weight, mean=0.0, std=residual_std)
+        nn.init.normal_(block.mlp.proj.weight, mean=0.0, std=residual_std)
+
+
 class GPTModel(GPTScaffold):
     """GPT-2: token ids (B, T) -> next-token logits (B, T, vocab_size).
 
@@ -40,11 +59,7 @@ class GPTModel(GPTScaffold):
         super().__init__(cfg)
         if tie_weights:
             self.out_head.weight = self.tok_emb.weight  # one tensor, used twice
-        self.apply(self.init_weights)
-        residual_std = 0.02 / math.sqrt(2 * cfg.n_layers)  # keeps the residual stream's scale depth-independent
-        for block in self.blocks:
-            nn.init.normal_(block.attn.out_proj.weight, std=residual_std)
-            nn.init.normal_(block.mlp.proj.weight, std=residual_std)
+        init_gpt2_weights(self)
 
     def make_block(self, cfg: GPTConfig) -> nn.Module:
         return TransformerBlock(cfg)
@@ -55,14 +70,6 @@ class GPTModel(GPTScaffold):
     @property
     def weights_tied(self) -> bool:
         return self.out_head.weight is self.tok_emb.weight
-
-    @staticmethod
-    def init_weights(module: nn.Module) -> None:
-        """GPT-2's initialization: normal(0, 0.02) weights, zero biases."""
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
 
 
 @torch.no_grad()

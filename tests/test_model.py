@@ -78,6 +78,7 @@ def test_gpt2_initialization():
     cfg = GPTConfig(vocab_size=2000, context_length=64, emb_dim=128, n_heads=4, n_layers=8)
     model = GPTModel(cfg)
     assert abs(model.tok_emb.weight.std().item() - 0.02) < 0.001
+    assert abs(model.pos_emb.weight.std().item() - 0.01) < 0.0005
     assert abs(model.blocks[0].mlp.fc.weight.std().item() - 0.02) < 0.001
     residual_std = 0.02 / math.sqrt(2 * cfg.n_layers)
     assert abs(model.blocks[0].attn.out_proj.weight.std().item() - residual_std) < 0.0005
