@@ -8,7 +8,10 @@ from torch import nn
 from gpt2lib.attention import CausalSelfAttention
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
-from gpt2lib.validation import check_generate_call, check_sampling_options, check_token_ids
+from gpt2lib.validation import (
+    check_cache, check_cache_size, check_generate_call, check_generator, check_logits, check_sampling_options,
+    check_scaled_logits, check_token_ids,
+)
 
 
 def default_device() -> torch.device:
@@ -28,10 +31,13 @@ def pick_next_token(logits: torch.Tensor, temperature: float = 0.0, top_k: int |
     softmax(logits / temperature), keeping only the top_k most likely tokens and/or the
     smallest set of most likely tokens whose probability reaches top_p.
     """
-    check_sampling_options(temperature, top_k, top_p)  # gpt2lib/validation.py
+    check_logits(logits)  # a finite (B, vocab_size) tensor; these checks live in gpt2lib/validation.py
+    check_sampling_options(temperature, top_k, top_p)
+    check_generator(generator, logits.device)
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
     logits = logits / temperature
+    check_scaled_logits(logits, temperature)  # a tiny temperature can overflow
     if top_k is not None:
         kth_largest = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth_largest, float("-inf"))
@@ -68,6 +74,7 @@ class KVCache:
     """One LayerKVCache per block of a model with configuration cfg."""
 
     def __init__(self, cfg: GPTConfig, batch_size: int, max_len: int, device=None, dtype=None):
+        check_cache_size(batch_size, max_len, cfg)  # gpt2lib/validation.py
         shape = (batch_size, cfg.n_heads, max_len, cfg.emb_dim // cfg.n_heads)
         self.layers = [LayerKVCache(shape, device, dtype) for _ in range(cfg.n_layers)]
 
@@ -104,9 +111,11 @@ def attention_with_cache(attn: CausalSelfAttention, x: torch.Tensor, cache: Laye
 def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
     """model(idx) for new token ids (B, T) that follow the tokens in cache -> logits (B, T, vocab_size).
 
-    It runs the model's own modules in eval mode (no dropout), and appends idx's keys and values to cache.
+    It runs the model's own modules and weights, without dropout (for inference), and appends idx's keys
+    and values to cache.
     """
-    check_token_ids(idx, model.cfg)  # gpt2lib/validation.py
+    check_token_ids(idx, model.cfg)  # these checks live in gpt2lib/validation.py
+    check_cache(cache, model, idx)  # the cache fits this model and batch; the model is in eval mode
     past, T = cache.length, idx.shape[1]
     if past + T > model.cfg.context_length:
         raise ValueError(f"{past} cached + {T} new tokens exceed the context length ({model.cfg.context_length})")
@@ -153,9 +162,10 @@ def generate(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperatur
     temperature 0 is greedy; otherwise sample, optionally among the top_k tokens and/or the top_p
     probability mass. Only the last context_length tokens are read at each step. With eos_id, a
     sequence that produced it is padded with eos_id, and generation stops once every sequence has.
-    The key/value cache makes each step cost one token; use_cache=False recomputes everything.
+    With the key/value cache a step runs only the new token through the weights, plus attention over
+    the cached keys; use_cache=False recomputes the whole sequence at every step.
     """
-    check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id)  # gpt2lib/validation.py
+    check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id, generator)  # gpt2lib/validation.py
     was_training = model.training
     model.eval()
     try:

@@ -53,14 +53,14 @@ def file_kind(path: Path) -> str:
 
 def check_weight_file(path: Path) -> None:
     """Refuse a path that is not a readable weight file of a supported format, saying what is wrong."""
-    if not path.exists():
-        raise CheckpointFileError(f"weight file {path} does not exist")
-    if not path.is_file():
-        raise CheckpointFileError(f"{path} is not a file")
     if path.suffix not in SAFETENSORS_SUFFIXES + TORCH_SUFFIXES:
         raise CheckpointFileError(
             f"unsupported weight file {path.name!r}: use .safetensors, or .bin/.pt/.pth (loaded with weights_only=True)"
         )
+    if not path.exists():
+        raise CheckpointFileError(f"weight file {path} does not exist")
+    if not path.is_file():
+        raise CheckpointFileError(f"{path} is not a file")
     if path.stat().st_size == 0:
         raise CheckpointFileError(f"weight file {path} is empty (0 bytes): download or save it again")
     kind = file_kind(path)
@@ -172,6 +172,13 @@ def read_hf_config(hf_config) -> dict:
         if value not in allowed:
             raise ValueError(f"unsupported GPT-2 variant: {key}={value!r} (gpt2lib computes only {key} in {allowed})")
     return config
+
+
+def read_hf_model_config(hf_model) -> dict:
+    """The checked config of a transformers GPT-2 model, as read_hf_config gives it."""
+    if not isinstance(hf_model, nn.Module) or not hasattr(hf_model, "config"):
+        raise TypeError(f"hf_model must be a transformers GPT-2 model (e.g. GPT2LMHeadModel), got {type(hf_model).__name__}")
+    return read_hf_config(hf_model.config)
 
 
 def read_config_file(path: Path) -> dict:

@@ -3,9 +3,10 @@
 
 import torch
 
-from gpt2lib.hf_checkpoint import CheckpointMismatchError, read_hf_config, read_hf_state
+from gpt2lib.hf_checkpoint import CheckpointMismatchError, read_hf_config, read_hf_model_config, read_hf_state
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
+from gpt2lib.validation import check_gpt_model
 
 
 # Inside block N: (our name, Hugging Face name, stored transposed by Conv1D?)
@@ -58,7 +59,8 @@ def check_and_convert(model: GPTModel, hf_state: dict[str, torch.Tensor]) -> dic
     problems += [f"unexpected {name} {tuple(t.shape)}: the model has no such weight" for name, t in hf_state.items()]
     if not problems and model.weights_tied:
         if not torch.equal(converted["out_head.weight"], converted["tok_emb.weight"]):
-            problems.append("lm_head.weight differs from wte.weight, but the model ties them (use tie_weights=False)")
+            problems.append("lm_head.weight differs from wte.weight, but the model ties them: load into "
+                            "GPTModel(cfg, tie_weights=False); model_from_hf and from_pretrained do so by themselves")
     if problems:
         raise CheckpointMismatchError(
             f"checkpoint does not fit the model ({len(problems)} problems); nothing was loaded:\n  " + "\n  ".join(problems)
@@ -72,7 +74,8 @@ def load_hf_weights(model: GPTModel, source) -> GPTModel:
     source: a transformers GPT-2 model, a state dict, or a weight file path. The model is only
     changed if every key and shape fits; otherwise CheckpointMismatchError names each mismatch.
     """
-    converted = check_and_convert(model, read_hf_state(source))  # gpt2lib/hf_checkpoint.py
+    check_gpt_model(model)  # gpt2lib/validation.py
+    converted = check_and_convert(model, read_hf_state(source))  # read_hf_state: gpt2lib/hf_checkpoint.py
     with torch.no_grad():
         model.load_state_dict(converted)  # copies into the existing tensors, tied ones included
     return model
@@ -85,18 +88,21 @@ def config_from_hf(hf_config) -> GPTConfig:
                      n_heads=hf["n_head"], n_layers=hf["n_layer"], dropout=0.0, qkv_bias=True)
 
 
-def empty_model(cfg: GPTConfig, device="cpu") -> GPTModel:
-    """A tied GPTModel with uninitialized weights, to be filled by load_hf_weights.
+def empty_model(cfg: GPTConfig, device="cpu", tie_weights: bool = True) -> GPTModel:
+    """A GPTModel with uninitialized weights, to be filled by load_hf_weights.
 
     Built on the meta device, it skips GPT-2's random initialization (seconds for 124M weights).
     """
     with torch.device("meta"):
-        model = GPTModel(cfg)
+        model = GPTModel(cfg, tie_weights=tie_weights)
     model = model.to_empty(device=device)
-    model.out_head.weight = model.tok_emb.weight  # to_empty gives every parameter its own memory: tie again
+    if tie_weights:
+        model.out_head.weight = model.tok_emb.weight  # to_empty gave each parameter its own memory: tie again
     return model
 
 
 def model_from_hf(hf_model, device="cpu") -> GPTModel:
-    """Our GPTModel, in eval mode, with the weights of a transformers GPT-2 model."""
-    return load_hf_weights(empty_model(config_from_hf(hf_model.config), device), hf_model).eval()
+    """Our GPTModel, in eval mode, with the weights of a transformers GPT-2 model (tied or not, as its config says)."""
+    hf_config = read_hf_model_config(hf_model)  # gpt2lib/hf_checkpoint.py
+    model = empty_model(config_from_hf(hf_config), device, tie_weights=hf_config.get("tie_word_embeddings", True))
+    return load_hf_weights(model, hf_model).eval()

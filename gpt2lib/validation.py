@@ -93,6 +93,13 @@ def check_logits(logits) -> None:
                          "(check the weights with torch.isfinite)")
 
 
+def check_scaled_logits(logits, temperature) -> None:
+    """Refuse logits that overflowed when divided by the temperature."""
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError(f"temperature {temperature!r} is too small for these logits: logits / temperature overflow; "
+                         "use a larger temperature, or 0 for greedy decoding")
+
+
 def check_generator(generator, device: torch.device) -> None:
     """Refuse a random generator that is not a torch.Generator on the device where sampling runs."""
     if generator is None:
@@ -134,10 +141,12 @@ def check_cache_size(batch_size, max_len, cfg) -> None:
 
 
 def check_cache(cache, model, idx) -> None:
-    """Refuse a KV cache that does not belong to this model and this batch of ids."""
-    from gpt2lib.generation import KVCache  # imported here: gpt2lib.generation itself uses this module
-
-    if not isinstance(cache, KVCache):
+    """Refuse a KV cache that does not belong to this model and this batch of ids, or a model in training mode."""
+    check_gpt_model(model)
+    if model.training:
+        raise ValueError("the cached forward pass has no dropout: call model.eval() first (generate() does this)")
+    layers = getattr(cache, "layers", None)  # duck-typed, so that notebook 07's own KVCache passes too
+    if not layers or not all(isinstance(getattr(layer, "keys", None), torch.Tensor) for layer in layers):
         raise TypeError(f"cache must be a gpt2lib KVCache, got {type(cache).__name__}")
     cfg, weights, keys = model.cfg, model.tok_emb.weight, cache.layers[0].keys
     names = ("layers", "batch size", "heads", "head size", "dtype", "device")
@@ -148,12 +157,17 @@ def check_cache(cache, model, idx) -> None:
         raise ValueError("the KV cache does not fit this model and input: it has " + ", ".join(wrong))
 
 
-def check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id, generator=None) -> None:
-    """Refuse a generate() call that cannot be right, before the model is touched."""
+def check_gpt_model(model) -> None:
+    """Refuse a model that is not a gpt2lib GPTModel (a scaffold with placeholders, a Hugging Face model...)."""
     from gpt2lib.model import GPTModel  # imported here: gpt2lib.model itself uses this module
 
     if not isinstance(model, GPTModel):
         raise TypeError(f"model must be a gpt2lib GPTModel, got {type(model).__name__}")
+
+
+def check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id, generator=None) -> None:
+    """Refuse a generate() call that cannot be right, before the model is touched."""
+    check_gpt_model(model)
     check_prompt(idx, model.cfg)
     check_generation_options(max_new_tokens, temperature, top_k, top_p, eos_id, model.cfg.vocab_size)
     check_same_device(model, idx)

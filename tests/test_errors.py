@@ -309,7 +309,7 @@ def test_decode_accepts_a_1d_tensor_so_generate_output_decodes():
 
 @pytest.mark.parametrize("ids, error, match", [
     ([50257], ValueError, "50257"), ([-1], ValueError, "-1"), ([1.5], ValueError, "1.5"),
-    (torch.zeros(2, 3, dtype=torch.long), ValueError, "1-D"), ("hello", TypeError, "list of token ids"), (None, TypeError, ""),
+    (torch.zeros(2, 3, dtype=torch.long), ValueError, "1-D"), ("hello", TypeError, "list of token ids"), (None, TypeError, "NoneType"),
 ])
 def test_decode_refuses_ids_out_of_range_or_of_the_wrong_kind(ids, error, match):
     refused(lambda: get_tokenizer().decode(ids), error, match)
