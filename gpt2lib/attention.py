@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gpt2lib.scaffold import GPTConfig
-from gpt2lib.validation import check_hidden_states
+from gpt2lib.validation import check_config, check_hidden_states
 
 
 def reference_attention(q, k, v, dropout_p: float = 0.0):
@@ -30,9 +30,9 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
-        if cfg.emb_dim % cfg.n_heads != 0:
-            raise ValueError(f"emb_dim ({cfg.emb_dim}) must be divisible by n_heads ({cfg.n_heads}) "
-                             "so that every head gets the same width")
+        check_config(cfg)  # gpt2lib/validation.py
+        if cfg.emb_dim % cfg.n_heads != 0:  # every head must get the same width
+            raise ValueError(f"emb_dim ({cfg.emb_dim}) must be divisible by n_heads ({cfg.n_heads})")
         self.n_heads = cfg.n_heads
         self.head_dim = cfg.emb_dim // cfg.n_heads
         self.context_length = cfg.context_length

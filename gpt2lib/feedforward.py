@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gpt2lib.scaffold import GPTConfig
+from gpt2lib.validation import check_config
 
 
 def gelu_exact(x: torch.Tensor) -> torch.Tensor:
@@ -41,6 +42,7 @@ class FeedForward(nn.Module):
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
+        check_config(cfg)  # gpt2lib/validation.py
         self.fc = nn.Linear(cfg.emb_dim, 4 * cfg.emb_dim)
         self.act = GELU(approximate="tanh")
         self.proj = nn.Linear(4 * cfg.emb_dim, cfg.emb_dim)

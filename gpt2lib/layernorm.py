@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gpt2lib.validation import check_layer_norm_args
+
 
 def layer_norm_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Layer norm written out: normalize the last dimension to mean 0, variance 1, then scale and shift."""
@@ -19,6 +21,7 @@ class LayerNorm(nn.Module):
 
     def __init__(self, emb_dim: int, eps: float = 1e-5):
         super().__init__()
+        check_layer_norm_args(emb_dim, eps)  # gpt2lib/validation.py
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(emb_dim))  # scale (gamma)
         self.bias = nn.Parameter(torch.zeros(emb_dim))  # shift (beta)

@@ -10,7 +10,7 @@ from gpt2lib.attention import CausalSelfAttention
 from gpt2lib.feedforward import FeedForward
 from gpt2lib.layernorm import LayerNorm
 from gpt2lib.scaffold import GPTConfig, GPTScaffold
-from gpt2lib.validation import check_generation_options
+from gpt2lib.validation import check_eval_mode, check_flag, check_generate_call
 
 
 class TransformerBlock(nn.Module):
@@ -56,6 +56,7 @@ class GPTModel(GPTScaffold):
     """
 
     def __init__(self, cfg: GPTConfig, tie_weights: bool = True):
+        check_flag(tie_weights, "tie_weights")  # gpt2lib/validation.py
         super().__init__(cfg)
         if tie_weights:
             self.out_head.weight = self.tok_emb.weight  # one tensor, used twice
@@ -80,7 +81,8 @@ def generate_simple(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, te
     temperature 0 picks the most likely token (greedy); otherwise sample from softmax(logits / temperature),
     among the top_k most likely tokens when top_k is given. gpt2lib.generate (notebook 07) is the fast version.
     """
-    check_generation_options(max_new_tokens, temperature, top_k, None, None, model.cfg.vocab_size)
+    check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p=None, eos_id=None, generator=generator)
+    check_eval_mode(model)  # these checks live in gpt2lib/validation.py
     for _ in range(max_new_tokens):
         window = idx[:, -model.cfg.context_length:]  # crop to the context the model can read
         logits = model(window)[:, -1, :]  # (B, vocab_size): the prediction for the next token

@@ -62,6 +62,7 @@ class GPTScaffold(nn.Module):
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
+        check_config(cfg)  # a clear error for anything but a valid GPTConfig
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
         self.pos_emb = nn.Embedding(cfg.context_length, cfg.emb_dim)
@@ -84,8 +85,7 @@ class GPTScaffold(nn.Module):
         x = self.drop(x)
         for block in self.blocks:
             x = block(x)  # (B, T, C)
-        x = self.final_norm(x)
-        return self.out_head(x)  # (B, T, vocab_size)
+        return self.out_head(self.final_norm(x))  # (B, T, vocab_size)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -8,6 +8,7 @@ import math
 import numbers
 
 import torch
+from torch import nn
 
 CONFIG_SIZES = ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers")
 MIN_TEMPERATURE = 1e-3  # below this (except 0, greedy), logits / temperature can overflow
@@ -24,7 +25,9 @@ def is_real(value) -> bool:
 
 
 def check_config(cfg) -> None:
-    """Refuse a GPTConfig whose sizes, dropout or q/k/v bias flag cannot be right."""
+    """Refuse anything but a GPTConfig whose sizes, dropout and q/k/v bias flag can be right."""
+    if not all(hasattr(cfg, name) for name in CONFIG_SIZES + ("dropout", "qkv_bias")):
+        raise TypeError(f"cfg must be a GPTConfig, got {type(cfg).__name__}")
     for name in CONFIG_SIZES:
         value = getattr(cfg, name)
         if not is_int(value) or value < 1:
@@ -55,6 +58,20 @@ def check_token_ids(idx, cfg, name: str = "token ids", within_context: bool = Tr
     if low < 0 or high >= cfg.vocab_size:
         bad = low if low < 0 else high
         raise ValueError(f"token id {bad} is out of range for vocab_size {cfg.vocab_size} (valid: 0..{cfg.vocab_size - 1})")
+
+
+def check_flag(value, name: str) -> None:
+    """Refuse anything but True or False for an on/off option."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def check_layer_norm_args(emb_dim, eps) -> None:
+    """Refuse a LayerNorm width or epsilon that cannot be right."""
+    if not is_int(emb_dim) or emb_dim < 1:
+        raise ValueError(f"emb_dim must be a positive integer, got {emb_dim!r}")
+    if not is_real(eps) or not 0 <= eps < math.inf:
+        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
 
 
 def check_hidden_states(x, emb_dim: int, context_length: int) -> None:
@@ -134,6 +151,7 @@ def check_same_device(model, idx) -> None:
 
 def check_cache_size(batch_size, max_len, cfg) -> None:
     """Refuse KVCache sizes that cannot be right."""
+    check_config(cfg)
     if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not is_int(max_len) or not 1 <= max_len <= cfg.context_length:
@@ -158,11 +176,18 @@ def check_cache(cache, model, idx) -> None:
 
 
 def check_gpt_model(model) -> None:
-    """Refuse a model that is not a gpt2lib GPTModel (a scaffold with placeholders, a Hugging Face model...)."""
-    from gpt2lib.model import GPTModel  # imported here: gpt2lib.model itself uses this module
-
-    if not isinstance(model, GPTModel):
+    """Refuse a model that is not a complete GPT-2 (a Hugging Face model, a scaffold with placeholders, ...)."""
+    parts = ("cfg", "tok_emb", "pos_emb", "blocks", "final_norm", "out_head")  # duck-typed: notebooks define their own
+    if not isinstance(model, nn.Module) or not all(hasattr(model, part) for part in parts):
         raise TypeError(f"model must be a gpt2lib GPTModel, got {type(model).__name__}")
+    if any(isinstance(module, nn.Identity) for module in model.modules()):
+        raise TypeError(f"model must be a gpt2lib GPTModel; this {type(model).__name__} still has nn.Identity placeholders")
+
+
+def check_eval_mode(model) -> None:
+    """Refuse a model in training mode where dropout would make the output random by accident."""
+    if model.training:
+        raise ValueError("the model is in training mode (dropout on): call model.eval() first")
 
 
 def check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id, generator=None) -> None:
