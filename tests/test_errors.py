@@ -322,3 +322,10 @@ def test_encode_refuses_bytes_and_explains_end_of_text():
     assert "disallowed_special=()" in message
     assert tokenizer.encode("a<|endoftext|>", allowed_special={"<|endoftext|>"}) == [64, 50256]
     assert 50256 not in tokenizer.encode("a<|endoftext|>", disallowed_special=())
+
+
+def test_huge_but_finite_weights_are_not_mistaken_for_infinite():
+    from gpt2lib.hf_checkpoint import tensor_problem
+
+    assert tensor_problem(torch.tensor([3e38, 3e38])) is None  # their sum overflows, the values do not
+    assert "NaN" in tensor_problem(torch.tensor([1.0, float("nan")]))
