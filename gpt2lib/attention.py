@@ -30,9 +30,7 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
-        check_config(cfg)  # gpt2lib/validation.py
-        if cfg.emb_dim % cfg.n_heads != 0:  # every head must get the same width
-            raise ValueError(f"emb_dim ({cfg.emb_dim}) must be divisible by n_heads ({cfg.n_heads})")
+        check_config(cfg)  # gpt2lib/validation.py; it refuses an emb_dim that n_heads does not divide
         self.n_heads = cfg.n_heads
         self.head_dim = cfg.emb_dim // cfg.n_heads
         self.context_length = cfg.context_length
@@ -48,7 +46,7 @@ class CausalSelfAttention(nn.Module):
         return t.transpose(1, 2).flatten(2)  # (B, nh, T, hd) -> (B, T, nh, hd) -> (B, T, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
-        check_hidden_states(x, self.n_heads * self.head_dim, self.context_length)  # gpt2lib/validation.py
+        check_hidden_states(x, self.qkv.weight, self.context_length)  # gpt2lib/validation.py
         q, k, v = self.qkv(x).chunk(3, dim=-1)  # (B, T, 3C) -> 3 x (B, T, C)
         q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)  # (B, nh, T, hd)
         dropout_p = self.dropout if self.training else 0.0

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gpt2lib.scaffold import GPTConfig
-from gpt2lib.validation import check_config
+from gpt2lib.validation import check_config, check_features, check_float_tensor
 
 
 def gelu_exact(x: torch.Tensor) -> torch.Tensor:
@@ -31,6 +31,7 @@ class GELU(nn.Module):
         self.approximate = approximate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_float_tensor(x)  # gpt2lib/validation.py
         return F.gelu(x, approximate=self.approximate)  # fused kernel; equals gelu_tanh / gelu_exact
 
     def extra_repr(self) -> str:
@@ -48,4 +49,5 @@ class FeedForward(nn.Module):
         self.proj = nn.Linear(4 * cfg.emb_dim, cfg.emb_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
+        check_features(x, self.fc.in_features, self.fc.weight)  # gpt2lib/validation.py
         return self.proj(self.act(self.fc(x)))  # (B, T, C) -> (B, T, 4C) -> (B, T, C)

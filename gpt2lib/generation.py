@@ -45,7 +45,7 @@ def pick_next_token(logits: torch.Tensor, temperature: float = 0.0, top_k: int |
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, vocab_size) each
         sorted_probs = torch.softmax(sorted_logits, dim=-1)
         before = sorted_probs.cumsum(dim=-1) - sorted_probs  # probability of the tokens ranked above
-        sorted_logits = sorted_logits.masked_fill(before >= top_p, float("-inf"))  # the top token always stays
+        sorted_logits = sorted_logits.masked_fill((before >= top_p) & (before > 0), float("-inf"))  # the top one stays
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
@@ -74,7 +74,7 @@ class KVCache:
     """One LayerKVCache per block of a model with configuration cfg."""
 
     def __init__(self, cfg: GPTConfig, batch_size: int, max_len: int, device=None, dtype=None):
-        check_cache_size(batch_size, max_len, cfg)  # gpt2lib/validation.py
+        check_cache_size(cfg, batch_size, max_len, device, dtype)  # gpt2lib/validation.py
         shape = (batch_size, cfg.n_heads, max_len, cfg.emb_dim // cfg.n_heads)
         self.layers = [LayerKVCache(shape, device, dtype) for _ in range(cfg.n_layers)]
 
@@ -114,8 +114,8 @@ def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> to
     It runs the model's own modules and weights, without dropout (for inference), and appends idx's keys
     and values to cache.
     """
-    check_token_ids(idx, model.cfg)  # these checks live in gpt2lib/validation.py
     check_cache(cache, model, idx)  # the cache fits this model and batch; the model is in eval mode
+    check_token_ids(idx, model.cfg, device=model.tok_emb.weight.device)  # both checks: gpt2lib/validation.py
     past, T = cache.length, idx.shape[1]
     if past + T > model.cfg.context_length:
         raise ValueError(f"{past} cached + {T} new tokens exceed the context length ({model.cfg.context_length})")
@@ -165,7 +165,7 @@ def generate(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperatur
     With the key/value cache a step runs only the new token through the weights, plus attention over
     the cached keys; use_cache=False recomputes the whole sequence at every step.
     """
-    check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id, generator)  # gpt2lib/validation.py
+    check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id, generator, use_cache)  # gpt2lib/validation.py
     was_training = model.training
     model.eval()
     try:

@@ -7,9 +7,9 @@ pass before the model is touched, and which GPT-2 variants gpt2lib can compute.
 """
 
 import json
+import os
 import pickle
 import struct
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -72,6 +72,8 @@ def check_weight_file(path: Path) -> None:
 
 def load_checkpoint_file(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a weight file without executing code: .safetensors, or .bin/.pt/.pth with weights_only=True."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
     path = Path(path)
     check_weight_file(path)
     if path.suffix in SAFETENSORS_SUFFIXES:
@@ -85,28 +87,32 @@ def load_checkpoint_file(path: str | Path) -> dict[str, torch.Tensor]:
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as error:  # objects other than tensors: never unpickled
-            raise CheckpointFileError(f"{path} holds objects other than tensors and was refused: {error}") from error
-        except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
-            raise CheckpointFileError(f"{path} is not a readable PyTorch weight file (corrupt or truncated?): {error}") from error
+        except pickle.UnpicklingError as error:  # unsafe objects are never unpickled; garbage fails here too
+            raise CheckpointFileError(f"{path} could not be read safely: it is corrupt, or it holds objects other "
+                                      f"than tensors, which are never unpickled ({error})") from error
+        except Exception as error:  # noqa: BLE001 - any other failure of torch.load means a broken file
+            raise CheckpointFileError(f"{path} is not a readable PyTorch weight file (corrupt or truncated?): "
+                                      f"{type(error).__name__}: {error}") from error
     if not isinstance(state, Mapping):
         raise CheckpointFileError(f"{path} holds a {type(state).__name__}, not a state dict of named tensors")
     return dict(state)
 
 
-def normalize_hf_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Spell a GPT-2 checkpoint like GPT2LMHeadModel.state_dict(): 'transformer.' prefix, an lm_head, no buffers."""
+def normalize_hf_state_dict(state: Mapping[str, torch.Tensor], tied: bool = True) -> dict[str, torch.Tensor]:
+    """Spell a GPT-2 checkpoint like GPT2LMHeadModel.state_dict(): 'transformer.' prefix, no buffers, and, for
+    a tied model, an lm_head (a tied checkpoint stores the matrix once, as wte)."""
     normalized = {}
     for name, tensor in state.items():
         if not isinstance(name, str):
             raise CheckpointMismatchError(f"state dict keys must be weight names (str), got {name!r}; nothing was loaded")
         if name.endswith((".attn.bias", ".attn.masked_bias")):
             continue  # causal-mask buffers saved by older Hugging Face PyTorch checkpoints, not weights
-        if not name.startswith(("transformer.", "lm_head.")):
-            name = "transformer." + name
-        normalized[name] = tensor
-    if "lm_head.weight" not in normalized and "transformer.wte.weight" in normalized:
-        normalized["lm_head.weight"] = normalized["transformer.wte.weight"]  # tied: stored once
+        full_name = name if name.startswith(("transformer.", "lm_head.")) else "transformer." + name
+        if full_name in normalized:
+            raise CheckpointMismatchError(f"the checkpoint holds {full_name} twice (as {name} too); nothing was loaded")
+        normalized[full_name] = tensor
+    if tied and "lm_head.weight" not in normalized and "transformer.wte.weight" in normalized:
+        normalized["lm_head.weight"] = normalized["transformer.wte.weight"]
     return normalized
 
 
@@ -117,14 +123,19 @@ def all_finite(tensor: torch.Tensor) -> bool:
     return bool(torch.isfinite(tensor).all())  # the sum may overflow although every value is finite
 
 
+WEIGHT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
 def tensor_problem(tensor) -> str | None:
     """Why a checkpoint entry cannot be a weight, or None if it can."""
     if not isinstance(tensor, torch.Tensor):
         return f"is a {type(tensor).__name__}, not a tensor"
     if tensor.is_meta:
         return "is on the meta device: it has a shape but no values"
-    if tensor.is_complex() or not tensor.is_floating_point():
-        return f"has dtype {tensor.dtype}; weights must be real floating point (float32, bfloat16, float16, ...)"
+    if tensor.layout != torch.strided or tensor.is_nested:
+        return f"has layout {tensor.layout}; weights must be ordinary dense tensors"
+    if tensor.dtype not in WEIGHT_DTYPES:
+        return f"has dtype {tensor.dtype}; weights must be float32, bfloat16, float16 or float64"
     if not all_finite(tensor):
         return "holds NaN or infinite values"
     return None
@@ -139,7 +150,7 @@ def check_tensors(state: Mapping[str, torch.Tensor]) -> None:
         )
 
 
-def read_hf_state(source) -> dict[str, torch.Tensor]:
+def read_hf_state(source, tied: bool = True) -> dict[str, torch.Tensor]:
     """A checked, normalized GPT-2 state dict from a transformers model, a state dict or a weight file path."""
     if isinstance(source, nn.Module):
         source = source.state_dict()
@@ -150,9 +161,24 @@ def read_hf_state(source) -> dict[str, torch.Tensor]:
             "source must be a transformers GPT-2 model, a state dict (a mapping of names to tensors) "
             f"or the path of a weight file, got {type(source).__name__}"
         )
-    state = normalize_hf_state_dict(source)
+    state = normalize_hf_state_dict(source, tied)
     check_tensors(state)
     return state
+
+
+def check_values_fit(converted: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]) -> None:
+    """Refuse weights that would overflow the model's dtype (e.g. 1e6 into float16), naming every such weight."""
+    problems = []
+    for name, tensor in converted.items():
+        dtype = target[name].dtype
+        if dtype.is_floating_point and torch.finfo(dtype).max < torch.finfo(tensor.dtype).max:
+            largest = tensor.abs().max().item() if tensor.numel() else 0.0
+            if largest > torch.finfo(dtype).max:
+                problems.append(f"{name} holds {largest:.3g}, more than {dtype} can store")
+    if problems:
+        raise CheckpointMismatchError(
+            "checkpoint values overflow the model's dtype; nothing was loaded:\n  " + "\n  ".join(problems)
+        )
 
 
 def read_hf_config(hf_config) -> dict:
@@ -168,6 +194,12 @@ def read_hf_config(hf_config) -> dict:
     for field, key in HF_CONFIG_KEYS.items():
         if key not in config:
             raise ValueError(f"the Hugging Face config has no {key!r} (GPT-2's name for GPTConfig.{field})")
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"the Hugging Face config's {key!r} must be a positive integer, got {value!r}")
+    if not isinstance(config.get("tie_word_embeddings", True), bool):
+        raise ValueError(f"the Hugging Face config's 'tie_word_embeddings' must be true or false, "
+                         f"got {config['tie_word_embeddings']!r}")
     emb_dim = config["n_embd"]
     supported = {
         "activation_function": (config.get("activation_function", "gelu_new"), ("gelu_new", "gelu_pytorch_tanh")),
@@ -212,11 +244,23 @@ def weight_files(directory: Path) -> list[Path]:
     for name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         index = directory / name
         if index.is_file():
-            shards = read_config_file(index).get("weight_map", {}).values()
-            return [directory / shard for shard in sorted(set(shards))]
+            return shard_files(index)
     raise CheckpointFileError(
         f"{directory} has no weights: expected model.safetensors or pytorch_model.bin (or a sharded index of them)"
     )
+
+
+def shard_files(index: Path) -> list[Path]:
+    """The weight files a sharded checkpoint's index names, each inside the index's directory."""
+    weight_map = read_config_file(index).get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map or not all(isinstance(v, str) for v in weight_map.values()):
+        raise CheckpointFileError(f"{index} has no 'weight_map' of weight names to file names")
+    directory = index.parent.resolve()
+    shards = [(index.parent / shard).resolve() for shard in sorted(set(weight_map.values()))]
+    outside = [str(path) for path in shards if path.parent != directory]
+    if outside:
+        raise CheckpointFileError(f"{index} names weight files outside its directory: {outside}")
+    return shards
 
 
 def read_hf_directory(directory: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -225,5 +269,9 @@ def read_hf_directory(directory: str | Path) -> tuple[dict, dict[str, torch.Tens
     config = read_hf_config(read_config_file(directory / "config.json"))
     state = {}
     for path in weight_files(directory):
-        state.update(load_checkpoint_file(path))
-    return config, read_hf_state(state)
+        shard = load_checkpoint_file(path)
+        twice = sorted(set(shard) & set(state))
+        if twice:
+            raise CheckpointFileError(f"{path.name} holds weights another shard holds too: {twice[:5]}")
+        state.update(shard)
+    return config, read_hf_state(state, tied=config.get("tie_word_embeddings", True))

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gpt2lib.validation import check_layer_norm_args
+from gpt2lib.validation import check_features, check_layer_norm_args
 
 
 def layer_norm_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -27,6 +27,7 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(emb_dim))  # shift (beta)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., emb_dim) -> (..., emb_dim)
+        check_features(x, self.weight.shape[0], self.weight)  # gpt2lib/validation.py
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)  # = layer_norm_reference
 
     def extra_repr(self) -> str:

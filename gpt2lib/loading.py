@@ -3,10 +3,12 @@
 
 import torch
 
-from gpt2lib.hf_checkpoint import CheckpointMismatchError, read_hf_config, read_hf_model_config, read_hf_state
+from gpt2lib.hf_checkpoint import (
+    CheckpointMismatchError, check_values_fit, read_hf_config, read_hf_model_config, read_hf_state,
+)
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
-from gpt2lib.validation import check_gpt_model
+from gpt2lib.validation import check_device, check_gpt_model, check_loadable_model
 
 
 # Inside block N: (our name, Hugging Face name, stored transposed by Conv1D?)
@@ -28,6 +30,7 @@ BLOCK_WEIGHT_NAMES = [
 
 def hf_weight_mapping(model: GPTModel) -> list[tuple[str, str, bool]]:
     """(our name, Hugging Face name, transposed?) for every entry of model.state_dict()."""
+    check_gpt_model(model)  # gpt2lib/validation.py
     mapping = [("tok_emb.weight", "transformer.wte.weight", False), ("pos_emb.weight", "transformer.wpe.weight", False)]
     for i in range(model.cfg.n_layers):
         mapping += [(f"blocks.{i}.{ours}", f"transformer.h.{i}.{theirs}", t) for ours, theirs, t in BLOCK_WEIGHT_NAMES]
@@ -74,8 +77,9 @@ def load_hf_weights(model: GPTModel, source) -> GPTModel:
     source: a transformers GPT-2 model, a state dict, or a weight file path. The model is only
     changed if every key and shape fits; otherwise CheckpointMismatchError names each mismatch.
     """
-    check_gpt_model(model)  # gpt2lib/validation.py
-    converted = check_and_convert(model, read_hf_state(source))  # read_hf_state: gpt2lib/hf_checkpoint.py
+    check_loadable_model(model)  # a GPTModel with real memory (gpt2lib/validation.py)
+    converted = check_and_convert(model, read_hf_state(source, tied=model.weights_tied))  # gpt2lib/hf_checkpoint.py
+    check_values_fit(converted, model.state_dict())  # e.g. no 1e6 into float16
     with torch.no_grad():
         model.load_state_dict(converted)  # copies into the existing tensors, tied ones included
     return model
@@ -93,6 +97,7 @@ def empty_model(cfg: GPTConfig, device="cpu", tie_weights: bool = True) -> GPTMo
 
     Built on the meta device, it skips GPT-2's random initialization (seconds for 124M weights).
     """
+    device = check_device(device)  # gpt2lib/validation.py
     with torch.device("meta"):
         model = GPTModel(cfg, tie_weights=tie_weights)
     model = model.to_empty(device=device)

@@ -10,7 +10,7 @@ from gpt2lib.attention import CausalSelfAttention
 from gpt2lib.feedforward import FeedForward
 from gpt2lib.layernorm import LayerNorm
 from gpt2lib.scaffold import GPTConfig, GPTScaffold
-from gpt2lib.validation import check_eval_mode, check_flag, check_generate_call
+from gpt2lib.validation import check_config, check_eval_mode, check_flag, check_generate_call
 
 
 class TransformerBlock(nn.Module):
@@ -18,6 +18,7 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
+        check_config(cfg)  # gpt2lib/validation.py
         self.norm1 = LayerNorm(cfg.emb_dim)
         self.attn = CausalSelfAttention(cfg)
         self.norm2 = LayerNorm(cfg.emb_dim)

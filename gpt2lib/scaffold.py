@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from gpt2lib.validation import check_config, check_token_ids
+from gpt2lib.validation import check_config, check_module, check_preset, check_token_ids
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,7 @@ class GPTConfig:
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "GPTConfig":
         """The configuration of one of OpenAI's four GPT-2 sizes, e.g. "gpt2-medium"."""
-        if name not in GPT2_PRESETS:
-            raise ValueError(f"unknown GPT-2 preset {name!r}; choose one of {sorted(GPT2_PRESETS)}")
+        check_preset(name, overrides, GPT2_PRESETS)  # a known name, known fields (gpt2lib/validation.py)
         return replace(GPT2_PRESETS[name], **overrides)
 
 
@@ -79,7 +78,7 @@ class GPTScaffold(nn.Module):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """Map token ids (B, T) to next-token logits (B, T, vocab_size)."""
-        check_token_ids(idx, self.cfg)  # a clear error for bad ids (gpt2lib/validation.py)
+        check_token_ids(idx, self.cfg, device=self.tok_emb.weight.device)  # clear errors (gpt2lib/validation.py)
         T = idx.shape[1]
         x = self.tok_emb(idx) + self.pos_emb(torch.arange(T, device=idx.device))  # (B, T, C) + (T, C) -> (B, T, C)
         x = self.drop(x)
@@ -89,12 +88,14 @@ class GPTScaffold(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of distinct trainable numbers in a model (a shared tensor counts once)."""
+    """Number of numbers in a model's parameters (a shared tensor counts once, a frozen one counts too)."""
+    check_module(model)  # gpt2lib/validation.py
     return sum(p.numel() for p in model.parameters())
 
 
 def find_placeholders(model: nn.Module) -> list[str]:
     """Names of the submodules that are still nn.Identity placeholders."""
+    check_module(model)  # gpt2lib/validation.py
     return [name for name, module in model.named_modules() if isinstance(module, nn.Identity)]
 
 

@@ -47,7 +47,17 @@ class GPT2Tokenizer:
         if not isinstance(text, str):
             hint = "; decode bytes first, e.g. data.decode('utf-8')" if isinstance(text, (bytes, bytearray)) else ""
             raise TypeError(f"text must be a str, got {type(text).__name__}{hint}")
-        if END_OF_TEXT in text and disallowed_special == "all" and END_OF_TEXT not in allowed_special:
+        for name, value in (("allowed_special", allowed_special), ("disallowed_special", disallowed_special)):
+            if value != "all" and (isinstance(value, str) or not isinstance(value, Collection)
+                                   or not all(isinstance(token, str) for token in value)):
+                raise TypeError(f'{name} must be "all" or a set of special-token strings such as {{{END_OF_TEXT!r}}}, '
+                                f"got {value!r}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"text is not valid Unicode at position {error.start}: {error.reason}") from error
+        allowed = allowed_special == "all" or END_OF_TEXT in allowed_special
+        if END_OF_TEXT in text and disallowed_special == "all" and not allowed:
             raise ValueError(
                 f"text contains {END_OF_TEXT!r}: pass allowed_special={{{END_OF_TEXT!r}}} to encode it as the special "
                 f"token {END_OF_TEXT_ID}, or disallowed_special=() to encode it as ordinary text"
@@ -57,20 +67,20 @@ class GPT2Tokenizer:
     def decode(self, ids: Sequence[int] | torch.Tensor) -> str:
         """The text of a sequence of token ids: a list of ints or a 1-D tensor, e.g. decode(generate(...)[0])."""
         if isinstance(ids, torch.Tensor):
-            if ids.dim() != 1 or ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+            if ids.dim() != 1 or ids.is_meta or ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
                 raise ValueError(f"ids must be a 1-D integer tensor (one sequence), got shape {tuple(ids.shape)}, "
                                  f"dtype {ids.dtype}; for a batch, decode each row")
             ids = ids.tolist()
         if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
             raise TypeError(f"ids must be a list of token ids or a 1-D tensor, got {type(ids).__name__}")
-        bad = next((i for i in ids if not is_int(i) or not 0 <= i < VOCAB_SIZE), None)
-        if bad is not None:
-            raise ValueError(f"token id {bad!r} is not an integer in 0..{VOCAB_SIZE - 1}")
+        bad = [i for i in ids if not is_int(i) or not 0 <= i < VOCAB_SIZE]
+        if bad:
+            raise ValueError(f"token id {bad[0]!r} is not an integer in 0..{VOCAB_SIZE - 1}")
         return self.encoding.decode([int(i) for i in ids])
 
     def __getattr__(self, name: str):
-        if name == "encoding":  # not set yet (e.g. while copying): no recursion
-            raise AttributeError(name)
+        if name == "encoding" or not hasattr(self.encoding, name):  # "encoding" unset while copying: no recursion
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         return getattr(self.encoding, name)  # eot_token, n_vocab, name, decode_single_token_bytes, ...
 
     def __repr__(self) -> str:

@@ -1,9 +1,11 @@
 """Checks of user input, written by hand: no notebook teaches them, every module uses them.
 
 Each check raises a clear error that names the argument, the value and what is allowed,
-before any work is done, so that a refused call changes nothing.
+before any work is done, so that a refused call changes nothing. Types are checked by what an
+object has, not by its class, so that the classes a notebook defines pass as well as gpt2lib's.
 """
 
+import fractions
 import math
 import numbers
 
@@ -11,7 +13,9 @@ import torch
 from torch import nn
 
 CONFIG_SIZES = ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers")
+CONFIG_FIELDS = CONFIG_SIZES + ("dropout", "qkv_bias")
 MIN_TEMPERATURE = 1e-3  # below this (except 0, greedy), logits / temperature can overflow
+GPT_MODEL_PARTS = ("cfg", "tok_emb", "pos_emb", "blocks", "final_norm", "out_head")
 
 
 def is_int(value) -> bool:
@@ -20,44 +24,42 @@ def is_int(value) -> bool:
 
 
 def is_real(value) -> bool:
-    """A real number, not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    """A real number that tensors can be divided by: ints and floats (NumPy's too), not bools or fractions."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, fractions.Fraction))
 
+
+# --- configuration and modules -------------------------------------------------------------------
 
 def check_config(cfg) -> None:
     """Refuse anything but a GPTConfig whose sizes, dropout and q/k/v bias flag can be right."""
-    if not all(hasattr(cfg, name) for name in CONFIG_SIZES + ("dropout", "qkv_bias")):
+    if not all(hasattr(cfg, name) for name in CONFIG_FIELDS):
         raise TypeError(f"cfg must be a GPTConfig, got {type(cfg).__name__}")
     for name in CONFIG_SIZES:
         value = getattr(cfg, name)
         if not is_int(value) or value < 1:
             raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+    if cfg.emb_dim % cfg.n_heads != 0:
+        raise ValueError(f"GPTConfig.emb_dim ({cfg.emb_dim}) must be divisible by n_heads ({cfg.n_heads}) "
+                         "so that every head gets the same width")
     if not is_real(cfg.dropout) or not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"GPTConfig.dropout must be a number in [0, 1), got {cfg.dropout!r}")
     if not isinstance(cfg.qkv_bias, bool):
         raise ValueError(f"GPTConfig.qkv_bias must be True or False, got {cfg.qkv_bias!r}")
 
 
-def check_token_ids(idx, cfg, name: str = "token ids", within_context: bool = True) -> None:
-    """Refuse anything but a non-empty (batch, seq_len) integer tensor of ids in 0..vocab_size-1."""
-    if not isinstance(idx, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, seq_len), got {type(idx).__name__}")
-    if idx.dtype not in (torch.long, torch.int32):
-        raise TypeError(f"{name} must be integers of dtype torch.long (or torch.int32), got dtype {idx.dtype}; "
-                        "use ids.long()")
-    if idx.dim() != 2:
-        raise ValueError(
-            f"{name} must have shape (batch, seq_len), got shape {tuple(idx.shape)}; "
-            "for a single sequence use idx.unsqueeze(0)"
-        )
-    if idx.numel() == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(idx.shape)}")
-    if within_context and idx.shape[1] > cfg.context_length:
-        raise ValueError(f"sequence of {idx.shape[1]} tokens is longer than the context length ({cfg.context_length})")
-    low, high = idx.min().item(), idx.max().item()
-    if low < 0 or high >= cfg.vocab_size:
-        bad = low if low < 0 else high
-        raise ValueError(f"token id {bad} is out of range for vocab_size {cfg.vocab_size} (valid: 0..{cfg.vocab_size - 1})")
+def check_preset(name, overrides: dict, presets: dict) -> None:
+    """Refuse an unknown preset name or an override that is not a GPTConfig field."""
+    if not isinstance(name, str) or name not in presets:
+        raise ValueError(f"unknown GPT-2 preset {name!r}; choose one of {sorted(presets)}")
+    unknown = sorted(set(overrides) - set(CONFIG_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown GPTConfig fields {unknown}; the fields are {list(CONFIG_FIELDS)}")
+
+
+def check_module(model) -> None:
+    """Refuse anything but a torch module (an instance, not the class)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module instance, got {type(model).__name__}")
 
 
 def check_flag(value, name: str) -> None:
@@ -74,15 +76,102 @@ def check_layer_norm_args(emb_dim, eps) -> None:
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
 
 
-def check_hidden_states(x, emb_dim: int, context_length: int) -> None:
-    """Refuse a layer input that is not a (batch, seq_len, emb_dim) tensor within the context length."""
+def check_device(device, name: str = "device") -> torch.device:
+    """The torch.device for device, refused if it cannot hold weights here (unknown, meta, CUDA without a GPU)."""
+    if device is None:
+        raise ValueError(f"{name} must be a device such as 'cpu' or 'cuda', got None")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"{name} must be a device such as 'cpu' or 'cuda', got {device!r}") from error
+    if device.type == "meta":
+        raise ValueError(f"{name} 'meta' holds shapes but no values; choose a device such as 'cpu' or 'cuda'")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name} {str(device)!r} asks for CUDA, but no CUDA GPU is available here; use 'cpu'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name} 'mps' asks for Apple's GPU, which is not available here; use 'cpu'")
+    return device
+
+
+def check_gpt_model(model) -> None:
+    """Refuse a model that is not a complete GPT-2 (a Hugging Face model, a scaffold with placeholders, ...)."""
+    if not isinstance(model, nn.Module) or not all(hasattr(model, part) for part in GPT_MODEL_PARTS):
+        raise TypeError(f"model must be a gpt2lib GPTModel, got {type(model).__name__}")
+    if any(isinstance(module, nn.Identity) for module in model.modules()):
+        raise TypeError(f"model must be a gpt2lib GPTModel; this {type(model).__name__} still has nn.Identity placeholders")
+
+
+def check_loadable_model(model) -> None:
+    """Refuse a model that cannot receive weights: not a GPTModel, or built on the meta device."""
+    check_gpt_model(model)
+    if model.tok_emb.weight.is_meta:
+        raise ValueError("model is on the meta device (shapes, no memory): build it on a real device, "
+                         "e.g. with empty_model(cfg, device='cpu')")
+
+
+def check_eval_mode(model) -> None:
+    """Refuse a model in training mode where dropout would make the output random by accident."""
+    if model.training:
+        raise ValueError("the model is in training mode (dropout on): call model.eval() first")
+
+
+# --- tensors -------------------------------------------------------------------------------------
+
+def check_token_ids(idx, cfg, name: str = "token ids", within_context: bool = True, device=None) -> None:
+    """Refuse anything but a non-empty (batch, seq_len) integer tensor of ids in 0..vocab_size-1 (on device)."""
+    check_config(cfg)
+    if not isinstance(idx, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, seq_len), got {type(idx).__name__}")
+    if idx.dtype not in (torch.long, torch.int32):
+        raise TypeError(f"{name} must be integers of dtype torch.long (or torch.int32), got dtype {idx.dtype}; "
+                        "use ids.long()")
+    if idx.dim() != 2:
+        raise ValueError(f"{name} must have shape (batch, seq_len), got shape {tuple(idx.shape)}; "
+                         "for a single sequence use idx.unsqueeze(0)")
+    if idx.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(idx.shape)}")
+    if idx.is_meta:
+        raise ValueError(f"{name} are on the meta device: they have a shape but no values")
+    if device is not None and idx.device != device:
+        raise ValueError(f"{name} are on {idx.device} but the model is on {device}: use idx.to({str(device)!r})")
+    if within_context and idx.shape[1] > cfg.context_length:
+        raise ValueError(f"sequence of {idx.shape[1]} tokens is longer than the context length ({cfg.context_length})")
+    low, high = idx.min().item(), idx.max().item()
+    if low < 0 or high >= cfg.vocab_size:
+        bad = low if low < 0 else high
+        raise ValueError(f"token id {bad} is out of range for vocab_size {cfg.vocab_size} (valid: 0..{cfg.vocab_size - 1})")
+
+
+def check_features(x, width: int, weight: torch.Tensor, name: str = "input") -> None:
+    """Refuse a layer input that is not a non-empty float tensor (..., width) of the weights' dtype and device."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"input must be a torch.Tensor of shape (batch, seq_len, {emb_dim}), got {type(x).__name__}")
-    if x.dim() != 3 or x.shape[-1] != emb_dim:
+        raise TypeError(f"{name} must be a torch.Tensor of shape (..., {width}), got {type(x).__name__}")
+    if x.dim() == 0 or x.shape[-1] != width or x.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty tensor of shape (..., {width}), got {tuple(x.shape)}")
+    if x.dtype != weight.dtype:
+        raise TypeError(f"{name} has dtype {x.dtype} but the layer's weights are {weight.dtype}: use x.to({weight.dtype})")
+    if x.device != weight.device:
+        raise ValueError(f"{name} is on {x.device} but the layer's weights are on {weight.device}")
+
+
+def check_hidden_states(x, weight: torch.Tensor, context_length: int) -> None:
+    """Refuse an attention input that is not a (batch, seq_len, emb_dim) tensor fitting the layer."""
+    emb_dim = weight.shape[1]
+    check_features(x, emb_dim, weight)
+    if x.dim() != 3:
         raise ValueError(f"input must have shape (batch, seq_len, {emb_dim}), got {tuple(x.shape)}")
     if x.shape[1] > context_length:
         raise ValueError(f"sequence of {x.shape[1]} tokens is longer than the context length ({context_length})")
 
+
+def check_float_tensor(x, name: str = "input") -> None:
+    """Refuse anything but a floating-point tensor."""
+    if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
+        what = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {what}")
+
+
+# --- sampling and generation ---------------------------------------------------------------------
 
 def check_sampling_options(temperature, top_k, top_p) -> None:
     """Refuse sampling options that cannot be right (temperature 0 means greedy)."""
@@ -94,25 +183,33 @@ def check_sampling_options(temperature, top_k, top_p) -> None:
         raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
     if top_p is not None and (not is_real(top_p) or not 0 < top_p <= 1):
         raise ValueError(f"top_p must be a number in (0, 1] or None, got {top_p!r}")
+    if temperature == 0 and (top_k is not None or top_p is not None):
+        raise ValueError("top_k and top_p only apply when sampling: with temperature=0 (greedy) leave them None")
 
 
-def check_logits(logits) -> None:
-    """Refuse next-token logits that are not a finite (batch, vocab_size) float tensor."""
+def check_logits(logits, name: str = "logits") -> None:
+    """Refuse next-token logits that are not a (batch, vocab_size) float tensor with a finite value in every row.
+
+    -inf is allowed: it marks a token that must not be picked.
+    """
     if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"logits must be a torch.Tensor of shape (batch, vocab_size), got {type(logits).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, vocab_size), got {type(logits).__name__}")
     if logits.dim() != 2 or 0 in logits.shape:
-        raise ValueError(f"logits must have shape (batch, vocab_size), got {tuple(logits.shape)}; "
+        raise ValueError(f"{name} must have shape (batch, vocab_size), got {tuple(logits.shape)}; "
                          "for a model's output (B, T, vocab_size) pass logits[:, -1, :]")
     if not logits.dtype.is_floating_point:
-        raise TypeError(f"logits must be floating point, got dtype {logits.dtype}")
-    if not bool(torch.isfinite(logits).all()):
-        raise ValueError("the logits hold NaN or infinite values: the model's weights or input are broken "
-                         "(check the weights with torch.isfinite)")
+        raise TypeError(f"{name} must be floating point, got dtype {logits.dtype}")
+    if logits.is_meta:
+        raise ValueError(f"{name} are on the meta device: they have a shape but no values")
+    broken = torch.isnan(logits).any() | torch.isposinf(logits).any() | ~torch.isfinite(logits).any(dim=-1).all()
+    if bool(broken):
+        raise ValueError(f"the {name} hold NaN or +inf values, or a row without any finite value: "
+                         "the model's weights or input are broken (check the weights with torch.isfinite)")
 
 
 def check_scaled_logits(logits, temperature) -> None:
     """Refuse logits that overflowed when divided by the temperature."""
-    if not bool(torch.isfinite(logits).all()):
+    if bool(torch.isnan(logits).any() | torch.isposinf(logits).any()):
         raise ValueError(f"temperature {temperature!r} is too small for these logits: logits / temperature overflow; "
                          "use a larger temperature, or 0 for greedy decoding")
 
@@ -137,25 +234,30 @@ def check_generation_options(max_new_tokens, temperature, top_k, top_p, eos_id, 
         raise ValueError(f"eos_id must be None or a token id in 0..{vocab_size - 1}, got {eos_id!r}")
 
 
-def check_prompt(idx, cfg) -> None:
-    """Like check_token_ids, but a prompt may be longer than the context: generation reads its last window."""
-    check_token_ids(idx, cfg, "prompt", within_context=False)
+def check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id, generator=None,
+                        use_cache=True) -> None:
+    """Refuse a generate() call that cannot be right, before the model is touched."""
+    check_gpt_model(model)
+    device = model.tok_emb.weight.device
+    check_token_ids(idx, model.cfg, "prompt", within_context=False, device=device)  # generation reads the last window
+    check_generation_options(max_new_tokens, temperature, top_k, top_p, eos_id, model.cfg.vocab_size)
+    check_generator(generator, device)
+    check_flag(use_cache, "use_cache")
 
 
-def check_same_device(model, idx) -> None:
-    """Refuse ids on another device than the model's weights."""
-    weights_device = model.tok_emb.weight.device
-    if idx.device != weights_device:
-        raise ValueError(f"token ids are on {idx.device} but the model is on {weights_device}: use idx.to({str(weights_device)!r})")
+# --- the key/value cache -------------------------------------------------------------------------
 
-
-def check_cache_size(batch_size, max_len, cfg) -> None:
-    """Refuse KVCache sizes that cannot be right."""
+def check_cache_size(cfg, batch_size, max_len, device, dtype) -> None:
+    """Refuse KVCache sizes, devices or dtypes that cannot be right."""
     check_config(cfg)
     if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not is_int(max_len) or not 1 <= max_len <= cfg.context_length:
         raise ValueError(f"max_len must be an integer in 1..{cfg.context_length} (the context length), got {max_len!r}")
+    if device is not None:
+        check_device(device)
+    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+        raise ValueError(f"dtype must be None or a floating-point torch.dtype (the model's), got {dtype!r}")
 
 
 def check_cache(cache, model, idx) -> None:
@@ -166,6 +268,8 @@ def check_cache(cache, model, idx) -> None:
     layers = getattr(cache, "layers", None)  # duck-typed, so that notebook 07's own KVCache passes too
     if not layers or not all(isinstance(getattr(layer, "keys", None), torch.Tensor) for layer in layers):
         raise TypeError(f"cache must be a gpt2lib KVCache, got {type(cache).__name__}")
+    if not isinstance(idx, torch.Tensor) or idx.dim() != 2:
+        return  # check_token_ids explains what is wrong with idx
     cfg, weights, keys = model.cfg, model.tok_emb.weight, cache.layers[0].keys
     names = ("layers", "batch size", "heads", "head size", "dtype", "device")
     have = (len(cache.layers), keys.shape[0], keys.shape[1], keys.shape[3], keys.dtype, keys.device)
@@ -173,27 +277,3 @@ def check_cache(cache, model, idx) -> None:
     wrong = [f"{name} {got} (the model and input need {needed})" for name, got, needed in zip(names, have, want) if got != needed]
     if wrong:
         raise ValueError("the KV cache does not fit this model and input: it has " + ", ".join(wrong))
-
-
-def check_gpt_model(model) -> None:
-    """Refuse a model that is not a complete GPT-2 (a Hugging Face model, a scaffold with placeholders, ...)."""
-    parts = ("cfg", "tok_emb", "pos_emb", "blocks", "final_norm", "out_head")  # duck-typed: notebooks define their own
-    if not isinstance(model, nn.Module) or not all(hasattr(model, part) for part in parts):
-        raise TypeError(f"model must be a gpt2lib GPTModel, got {type(model).__name__}")
-    if any(isinstance(module, nn.Identity) for module in model.modules()):
-        raise TypeError(f"model must be a gpt2lib GPTModel; this {type(model).__name__} still has nn.Identity placeholders")
-
-
-def check_eval_mode(model) -> None:
-    """Refuse a model in training mode where dropout would make the output random by accident."""
-    if model.training:
-        raise ValueError("the model is in training mode (dropout on): call model.eval() first")
-
-
-def check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id, generator=None) -> None:
-    """Refuse a generate() call that cannot be right, before the model is touched."""
-    check_gpt_model(model)
-    check_prompt(idx, model.cfg)
-    check_generation_options(max_new_tokens, temperature, top_k, top_p, eos_id, model.cfg.vocab_size)
-    check_same_device(model, idx)
-    check_generator(generator, idx.device)

@@ -116,5 +116,9 @@ def test_too_long_input_is_refused():
 
 
 def test_wrong_width_is_refused():
-    with pytest.raises(ValueError, match=r"input must have shape \(batch, seq_len, 8\)"):
+    with pytest.raises(ValueError, match=r"input must be a non-empty tensor of shape \(\.\.\., 8\)"):
         make(CONFIGS[0])(torch.randn(1, 3, 9))
+    with pytest.raises(ValueError, match=r"input must have shape \(batch, seq_len, 8\)"):
+        make(CONFIGS[0])(torch.randn(3, 8))
+    with pytest.raises(TypeError, match="dtype torch.float64"):
+        make(CONFIGS[0])(torch.randn(1, 3, 8, dtype=torch.float64))

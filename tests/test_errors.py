@@ -129,13 +129,13 @@ def test_non_finite_logits_raise_instead_of_picking_token_zero(tiny):
     with torch.no_grad():
         tiny.blocks[0].mlp.fc.weight[0, 0] = float("nan")
     for options in (dict(), dict(temperature=1.0, top_k=5)):
-        refused(lambda: generate(tiny, torch.tensor([[1, 2]]), 3, **options), ValueError, "NaN or infinite")
+        refused(lambda: generate(tiny, torch.tensor([[1, 2]]), 3, **options), ValueError, r"NaN or \+inf")
 
 
 @pytest.mark.parametrize("logits, match", [
     (torch.zeros(61), r"shape \(batch, vocab_size\)"), (torch.zeros(1, 2, 61), r"logits\[:, -1, :\]"),
     ([[0.0, 1.0]], "torch.Tensor"), (torch.zeros(1, 5, dtype=torch.long), "floating point"),
-    (torch.tensor([[0.0, float("inf")]]), "NaN or infinite"),
+    (torch.tensor([[0.0, float("inf")]]), r"NaN or \+inf"), (torch.full((1, 3), float("-inf")), "without any finite value"),
 ])
 def test_pick_next_token_requires_finite_2d_logits(logits, match):
     refused(lambda: pick_next_token(logits), match=match)
@@ -329,3 +329,108 @@ def test_huge_but_finite_weights_are_not_mistaken_for_infinite():
 
     assert tensor_problem(torch.tensor([3e38, 3e38])) is None  # their sum overflows, the values do not
     assert "NaN" in tensor_problem(torch.tensor([1.0, float("nan")]))
+
+
+# --- cases found by an adversarial probe -------------------------------------------------------
+
+def test_a_sparse_tensor_is_refused_before_any_weight_is_copied():
+    hf = random_hf()
+    model = GPTModel(config_from_hf(hf.config))
+    before = snapshot(model)
+    state = dict(hf.state_dict())
+    state["transformer.ln_f.weight"] = state["transformer.ln_f.weight"].to_sparse()
+    refused(lambda: load_hf_weights(model, state), CheckpointMismatchError, "layout")
+    assert unchanged(model, before)
+
+
+def test_values_that_overflow_a_float16_model_are_refused():
+    hf = random_hf()
+    model = GPTModel(config_from_hf(hf.config)).half()
+    before = snapshot(model)
+    state = dict(hf.state_dict())
+    state["transformer.h.0.mlp.c_fc.weight"] = state["transformer.h.0.mlp.c_fc.weight"].clone().fill_(1e6)
+    refused(lambda: load_hf_weights(model, state), CheckpointMismatchError, "more than torch.float16 can store")
+    assert unchanged(model, before)
+
+
+def test_duplicate_and_missing_names_are_refused():
+    hf = random_hf()
+    state = dict(hf.state_dict())
+    twice = {**state, "wte.weight": state["transformer.wte.weight"].clone()}
+    refused(lambda: load_hf_weights(GPTModel(config_from_hf(hf.config)), twice), CheckpointMismatchError, "twice")
+    untied = GPTModel(config_from_hf(hf.config), tie_weights=False)
+    no_head = {k: v for k, v in state.items() if k != "lm_head.weight"}
+    refused(lambda: load_hf_weights(untied, no_head), CheckpointMismatchError, "missing lm_head.weight")
+
+
+def test_loading_into_a_meta_model_or_onto_a_bad_device_is_refused():
+    hf = random_hf()
+    with torch.device("meta"):
+        meta_model = GPTModel(config_from_hf(hf.config))
+    refused(lambda: load_hf_weights(meta_model, hf), ValueError, "meta device")
+    for device in (None, "meta", "nonsense"):
+        refused(lambda: model_from_hf(hf, device=device), ValueError, "device")
+    if not torch.cuda.is_available():
+        refused(lambda: model_from_hf(hf, device="cuda"), ValueError, "no CUDA GPU")
+
+
+def test_sharded_index_may_not_point_outside_its_directory(tmp_path):
+    random_hf().save_pretrained(tmp_path / "good")
+    target = tmp_path / "sharded"
+    target.mkdir()
+    (target / "config.json").write_text((tmp_path / "good" / "config.json").read_text())
+    index = {"weight_map": {"transformer.wte.weight": "../good/model.safetensors"}}
+    (target / "model.safetensors.index.json").write_text(json.dumps(index))
+    refused(lambda: from_pretrained(str(target)), CheckpointFileError, "outside its directory")
+
+
+def test_a_text_file_named_bin_is_a_file_error(tmp_path):
+    path = tmp_path / "pytorch_model.bin"
+    path.write_text("101 this is not a weight file\n")
+    refused(lambda: load_checkpoint_file(path), CheckpointFileError, "pytorch_model.bin")
+    refused(lambda: load_checkpoint_file(None), TypeError, "path")
+
+
+def test_sampling_edge_cases():
+    logits = torch.tensor([[0.0, 2.0, float("-inf")]])  # -inf marks a banned token: allowed
+    assert pick_next_token(logits).item() == 1
+    draws = {pick_next_token(logits, 1.0, generator=torch.Generator().manual_seed(s)).item() for s in range(30)}
+    assert 2 not in draws
+    tiny_p = pick_next_token(torch.tensor([[1.0, 3.0, 2.0]]), 1.0, top_p=1e-30, generator=torch.Generator().manual_seed(0))
+    assert tiny_p.item() == 1  # the top token always stays
+    refused(lambda: pick_next_token(logits, temperature=0.0, top_k=2), ValueError, "only apply when sampling")
+    from fractions import Fraction
+
+    refused(lambda: pick_next_token(logits, temperature=Fraction(1, 2)), ValueError, "temperature")
+
+
+def test_generate_refuses_a_use_cache_that_is_not_a_bool(tiny):
+    refused(lambda: generate(tiny, torch.tensor([[1, 2]]), 2, use_cache="no"), TypeError, "use_cache")
+
+
+def test_presets_and_helpers_refuse_wrong_arguments():
+    refused(lambda: GPTConfig.from_preset(["gpt2"]), ValueError, "unknown GPT-2 preset")
+    refused(lambda: GPTConfig.from_preset("gpt2", foo=1), ValueError, "unknown GPTConfig fields")
+    refused(lambda: GPTConfig(emb_dim=16, n_heads=3), ValueError, "divisible")
+    from gpt2lib import count_parameters, find_placeholders
+
+    for bad in (None, "model", GPTModel):
+        refused(lambda: count_parameters(bad), TypeError, "nn.Module")
+        refused(lambda: find_placeholders(bad), TypeError, "nn.Module")
+
+
+def test_layers_refuse_inputs_of_the_wrong_width_dtype_or_kind():
+    from gpt2lib import GELU, FeedForward, LayerNorm, TransformerBlock
+
+    refused(lambda: LayerNorm(16)(torch.randn(2, 8)), ValueError, r"\(\.\.\., 16\)")
+    refused(lambda: FeedForward(TINY)(torch.randn(2, 3, 16, dtype=torch.float64)), TypeError, "float64")
+    refused(lambda: TransformerBlock(None), TypeError, "GPTConfig")
+    refused(lambda: GELU()(torch.tensor([1, 2])), TypeError, "floating-point")
+
+
+def test_tokenizer_options_and_unicode():
+    tokenizer = get_tokenizer()
+    assert tokenizer.encode("a<|endoftext|>", allowed_special="all") == [64, 50256]
+    refused(lambda: tokenizer.encode("a", allowed_special=None), TypeError, "allowed_special")
+    refused(lambda: tokenizer.encode("a\ud800b"), ValueError, "not valid Unicode")
+    refused(lambda: tokenizer.decode([5, None]), ValueError, "None")
