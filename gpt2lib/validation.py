@@ -97,8 +97,14 @@ def check_gpt_model(model) -> None:
     """Refuse a model that is not a complete GPT-2 (a Hugging Face model, a scaffold with placeholders, ...)."""
     if not isinstance(model, nn.Module) or not all(hasattr(model, part) for part in GPT_MODEL_PARTS):
         raise TypeError(f"model must be a gpt2lib GPTModel, got {type(model).__name__}")
-    if any(isinstance(module, nn.Identity) for module in model.modules()):
+    if not all(is_real_block(block) for block in model.blocks) or isinstance(model.final_norm, nn.Identity):
         raise TypeError(f"model must be a gpt2lib GPTModel; this {type(model).__name__} still has nn.Identity placeholders")
+
+
+def is_real_block(block) -> bool:
+    """Whether a block has its real parts (norms with weights, attention and MLP projections), not placeholders."""
+    norms = all(hasattr(getattr(block, name, None), "weight") for name in ("norm1", "norm2"))
+    return norms and hasattr(getattr(block, "attn", None), "qkv") and hasattr(getattr(block, "mlp", None), "fc")
 
 
 def check_loadable_model(model) -> None:
@@ -201,15 +207,14 @@ def check_logits(logits, name: str = "logits") -> None:
         raise TypeError(f"{name} must be floating point, got dtype {logits.dtype}")
     if logits.is_meta:
         raise ValueError(f"{name} are on the meta device: they have a shape but no values")
-    broken = torch.isnan(logits).any() | torch.isposinf(logits).any() | ~torch.isfinite(logits).any(dim=-1).all()
-    if bool(broken):
+    if not bool(torch.isfinite(logits.amax(dim=-1)).all()):  # a row's max is NaN, +inf, or -inf when all are -inf
         raise ValueError(f"the {name} hold NaN or +inf values, or a row without any finite value: "
                          "the model's weights or input are broken (check the weights with torch.isfinite)")
 
 
 def check_scaled_logits(logits, temperature) -> None:
     """Refuse logits that overflowed when divided by the temperature."""
-    if bool(torch.isnan(logits).any() | torch.isposinf(logits).any()):
+    if not bool(torch.isfinite(logits.amax(dim=-1)).all()):  # NaN or +inf in a row
         raise ValueError(f"temperature {temperature!r} is too small for these logits: logits / temperature overflow; "
                          "use a larger temperature, or 0 for greedy decoding")
 
