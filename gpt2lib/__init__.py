@@ -2,7 +2,8 @@
 
 Most modules are generated from the notebooks (see `gpt2lib/exporter.py`). Written by hand:
 `tokenizer.py`, `validation.py` (input checks), `hf_checkpoint.py` (reading checkpoints safely),
-`pretrained.py` (finding OpenAI's weights) and `exporter.py`.
+`pretrained.py` (finding OpenAI's weights), `training_checks.py`, `train.py` (the training command)
+and `exporter.py`.
 """
 
 from gpt2lib.attention import CausalSelfAttention, reference_attention
@@ -29,6 +30,8 @@ from gpt2lib.scaffold import (
     placeholder_report,
 )
 from gpt2lib.tokenizer import END_OF_TEXT_ID, get_tokenizer
+from gpt2lib.training import Trainer, TrainConfig, export_hf
+from gpt2lib.training_checks import TrainingCheckpointError
 from gpt2lib.validation import check_token_ids
 
 __all__ = [
@@ -44,6 +47,9 @@ __all__ = [
     "KVCache",
     "LayerNorm",
     "ScaffoldBlock",
+    "TrainConfig",
+    "Trainer",
+    "TrainingCheckpointError",
     "TransformerBlock",
     "WeightsUnavailableError",
     "check_token_ids",
@@ -51,6 +57,7 @@ __all__ = [
     "count_parameters",
     "default_device",
     "empty_model",
+    "export_hf",
     "find_placeholders",
     "forward_with_cache",
     "from_pretrained",

@@ -1,0 +1,217 @@
+"""Pretrain a small GPT-2 on tiny Shakespeare from the command line.
+
+    python -m gpt2lib.train                        # the default run (about 15 minutes on a 2-core CPU)
+    python -m gpt2lib.train --steps 3 --layers 1 --emb-dim 32 --heads 2 --context 16 --out /tmp/tiny
+    python -m gpt2lib.train --out runs/shakespeare --resume           # continue a stopped run
+
+Written by hand. The training code itself is gpt2lib.training, exported from notebook 08; this file reads the
+options, prepares the data and the output directory, and reports. The run writes into --out:
+checkpoint.pt (everything needed to resume), model/ (config.json + model.safetensors, loadable by
+gpt2lib.from_pretrained and by transformers), loss.png and summary.json.
+
+The learning-rate schedule spans --steps, so a run is reproducible. --minutes stops a run early,
+at a step boundary, with a checkpoint; Ctrl+C does the same. --resume continues it bit for bit.
+"""
+
+import argparse
+import ctypes
+import ctypes.util
+import json
+import signal
+import sys
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+
+from gpt2lib.model import GPTModel
+from gpt2lib.scaffold import GPTConfig
+from gpt2lib.training import (
+    Trainer, TrainConfig, atomic_write, evaluate, export_hf, load_corpus, plot_history, sample, tokenize,
+    train_val_split,
+)
+from gpt2lib.training_checks import TrainingCheckpointError
+from gpt2lib.validation import is_int
+
+# The default run: GPT-2's tokenizer and architecture, fewer and narrower layers.
+MODEL_DEFAULTS = dict(n_layers=4, emb_dim=192, n_heads=6, context_length=128, dropout=0.0)
+TRAIN_DEFAULTS = dict(steps=1000, batch_size=16, grad_accum=1, lr=3e-3, min_lr=3e-4, warmup_steps=30,
+                      weight_decay=0.1, grad_clip=1.0, eval_interval=100, eval_windows=64, seed=1234, precision="auto")
+MODEL_FLAGS = {"layers": "n_layers", "emb_dim": "emb_dim", "heads": "n_heads", "context": "context_length",
+               "dropout": "dropout"}
+TRAIN_FLAGS = {field.name: field.name for field in fields(TrainConfig)}
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse; True if it agreed (Linux with glibc only).
+
+    Every training step allocates and frees tensors of hundreds of megabytes (the logits, their gradient).
+    By default glibc hands each one back to the operating system when it is freed, and the next step pays for
+    fresh zeroed pages again: on a 2-core CPU that costs about a fifth of the step. mallopt with M_MMAP_MAX = 0
+    serves large blocks from the heap instead of separate mappings, and a high M_TRIM_THRESHOLD keeps the freed
+    heap for the next step. The numbers computed do not change; the process keeps its peak memory until it exits.
+    """
+    if sys.platform != "linux" or not ctypes.util.find_library("c"):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    if not hasattr(libc, "mallopt"):  # musl and other C libraries have no mallopt
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # the option numbers of glibc's malloc.h
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**30))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gpt2lib.train", description=__doc__.splitlines()[0])
+    size = parser.add_argument_group("model size (GPT-2's architecture and tokenizer)")
+    size.add_argument("--layers", type=int, help=f"transformer blocks [{MODEL_DEFAULTS['n_layers']}]")
+    size.add_argument("--emb-dim", type=int, help=f"width of each token's vector [{MODEL_DEFAULTS['emb_dim']}]")
+    size.add_argument("--heads", type=int, help=f"attention heads per block [{MODEL_DEFAULTS['n_heads']}]")
+    size.add_argument("--context", type=int, help=f"context length in tokens [{MODEL_DEFAULTS['context_length']}]")
+    size.add_argument("--dropout", type=float, help=f"dropout probability [{MODEL_DEFAULTS['dropout']}]")
+    run = parser.add_argument_group("training (defaults in brackets)")
+    run.add_argument("--steps", type=int, help=f"optimizer steps; the schedule spans them [{TRAIN_DEFAULTS['steps']}]")
+    run.add_argument("--batch-size", type=int, help=f"windows per micro-batch [{TRAIN_DEFAULTS['batch_size']}]")
+    run.add_argument("--grad-accum", type=int, help=f"micro-batches per step [{TRAIN_DEFAULTS['grad_accum']}]")
+    run.add_argument("--lr", type=float, help=f"peak learning rate [{TRAIN_DEFAULTS['lr']}]")
+    run.add_argument("--min-lr", type=float, help=f"final learning rate [{TRAIN_DEFAULTS['min_lr']}]")
+    run.add_argument("--warmup-steps", type=int, help=f"linear warmup steps [{TRAIN_DEFAULTS['warmup_steps']}]")
+    run.add_argument("--weight-decay", type=float, help=f"AdamW weight decay [{TRAIN_DEFAULTS['weight_decay']}]")
+    run.add_argument("--grad-clip", type=float, help=f"largest gradient norm [{TRAIN_DEFAULTS['grad_clip']}]")
+    run.add_argument("--eval-interval", type=int, help=f"steps between evaluations [{TRAIN_DEFAULTS['eval_interval']}]")
+    run.add_argument("--eval-windows", type=int, help=f"windows per evaluation [{TRAIN_DEFAULTS['eval_windows']}]")
+    run.add_argument("--seed", type=int, help=f"seed of the whole run [{TRAIN_DEFAULTS['seed']}]")
+    run.add_argument("--precision", choices=("auto", "bfloat16", "float32"),
+                     help="autocast dtype; auto = bfloat16 where supported [auto]")
+    session = parser.add_argument_group("this session")
+    session.add_argument("--minutes", type=float, default=None, help="stop after this many minutes, with a checkpoint")
+    session.add_argument("--out", default="runs/shakespeare", help="output directory [runs/shakespeare]")
+    session.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    session.add_argument("--checkpoint-interval", type=int, default=100, help="steps between checkpoints [100]")
+    session.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda [cpu]")
+    session.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    session.add_argument("--no-progress", action="store_true", help="no progress bar")
+    session.add_argument("--sample-tokens", type=int, default=120, help="tokens to sample at the end, 0 for none [120]")
+    session.add_argument("--prompt", default="ROMEO:", help="prompt of the sample at the end [ROMEO:]")
+    session.add_argument("--final-eval-windows", type=int, default=None,
+                         help="validation windows for the final loss [all of the validation split]")
+    args = parser.parse_args(argv)
+    for flag, value, low in [("--minutes", args.minutes, 0), ("--checkpoint-interval", args.checkpoint_interval, 1),
+                             ("--threads", args.threads, 1), ("--sample-tokens", args.sample_tokens, 0),
+                             ("--final-eval-windows", args.final_eval_windows, 1)]:
+        if value is not None and not (value >= low if flag != "--minutes" else value > low):
+            parser.error(f"{flag} must be {'> 0' if flag == '--minutes' else f'>= {low}'}, got {value}")
+    return args
+
+
+def given(args, flags: dict) -> dict:
+    """The options of flags that were given on the command line, under their config names."""
+    return {name: getattr(args, flag) for flag, name in flags.items() if getattr(args, flag, None) is not None}
+
+
+def new_trainer(args, train_data, val_data) -> Trainer:
+    options = {**TRAIN_DEFAULTS, **given(args, TRAIN_FLAGS)}
+    if args.warmup_steps is None and is_int(options["steps"]) and options["steps"] > 0:
+        options["warmup_steps"] = min(options["warmup_steps"], options["steps"])  # a short run warms up for its length
+    tcfg = TrainConfig(**options)
+    cfg = GPTConfig(**{**MODEL_DEFAULTS, **given(args, MODEL_FLAGS)})
+    torch.manual_seed(tcfg.seed)  # the initial weights, and then the dropout masks, follow from the seed
+    model = GPTModel(cfg).to(args.device)
+    return Trainer(model, tcfg, train_data, val_data)
+
+
+def resumed_trainer(args, checkpoint: Path, train_data, val_data) -> Trainer:
+    changed = sorted(given(args, MODEL_FLAGS)) + sorted(given(args, TRAIN_FLAGS))
+    if changed:
+        raise SystemExit(f"error: --resume continues the saved run with its own settings; drop {', '.join(changed)} "
+                         "(or train a new run in another --out directory)")
+    if not checkpoint.is_file():
+        raise SystemExit(f"error: --resume, but there is no checkpoint at {checkpoint}")
+    return Trainer.from_checkpoint(checkpoint, train_data, val_data, device=args.device)
+
+
+def save_plot(trainer: Trainer, path: Path) -> None:
+    try:
+        from matplotlib.figure import Figure  # optional: matplotlib is not a dependency of gpt2lib
+    except ModuleNotFoundError:
+        return
+    figure = Figure(figsize=(8, 5))
+    ax = figure.subplots()
+    plot_history(trainer.history, ax)
+    ax.set_title(f"{trainer.model.cfg.n_layers} layers, width {trainer.model.cfg.emb_dim}: loss on tiny Shakespeare")
+    figure.tight_layout()
+    atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=100))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    checkpoint = out / "checkpoint.pt"
+    train_data, val_data = train_val_split(tokenize(load_corpus()))
+    try:
+        trainer = resumed_trainer(args, checkpoint, train_data, val_data) if args.resume else None
+    except (TrainingCheckpointError, TypeError, ValueError) as error:  # e.g. a saved precision this CPU lacks
+        raise SystemExit(f"error: {error}") from error
+    if trainer is None:
+        if checkpoint.exists():
+            raise SystemExit(f"error: {checkpoint} exists: add --resume to continue it, or choose another --out")
+        try:
+            trainer = new_trainer(args, train_data, val_data)
+        except (TypeError, ValueError) as error:
+            raise SystemExit(f"error: {error}") from error
+    cfg, tcfg = trainer.model.cfg, trainer.tcfg
+    print(f"model: {cfg.n_layers} layers, width {cfg.emb_dim}, {cfg.n_heads} heads, context {cfg.context_length}, "
+          f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters")
+    print(f"data: {len(train_data):,} training and {len(val_data):,} validation tokens; "
+          f"{trainer.tokens_per_step:,} tokens per step; precision {trainer.dtype or torch.float32}")
+    print(f"{'resuming at' if args.resume else 'starting at'} step {trainer.step} of {tcfg.steps}; writing to {out}")
+
+    stop_requested = []
+
+    def request_stop(signum, frame):
+        if stop_requested:  # a second Ctrl+C stops at once; the last checkpoint on disk is intact
+            raise KeyboardInterrupt
+        stop_requested.append(signum)
+        print("\nstopping after this step (Ctrl+C again to stop at once)...", file=sys.stderr)
+
+    previous_handler = signal.signal(signal.SIGINT, request_stop)
+    start, start_step = time.perf_counter(), trainer.step
+    try:
+        finished = trainer.fit(max_seconds=None if args.minutes is None else args.minutes * 60,
+                               progress=not args.no_progress, checkpoint_path=checkpoint,
+                               checkpoint_interval=args.checkpoint_interval, stop=lambda: bool(stop_requested))
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    seconds = time.perf_counter() - start
+    tokens_per_s = (trainer.step - start_step) * trainer.tokens_per_step / seconds if seconds > 0 else 0.0
+    session = {"session_steps": trainer.step - start_step, "session_seconds": seconds, "tokens_per_s": tokens_per_s}
+    return report(args, trainer, finished, session, out, val_data)
+
+
+def report(args, trainer, finished, session, out, val_data) -> int:
+    print(f"reached step {trainer.step} of {trainer.tcfg.steps}; this session trained {session['session_steps']} steps "
+          f"in {session['session_seconds'] / 60:.1f} minutes, {session['tokens_per_s']:,.0f} tokens/s (evaluations included)")
+    val_loss = evaluate(trainer.model, val_data, trainer.model.cfg.context_length, args.final_eval_windows,
+                        dtype=trainer.dtype)
+    where = "the whole validation split" if args.final_eval_windows is None else f"{args.final_eval_windows} windows"
+    print(f"validation loss on {where}: {val_loss:.3f}")
+    export_hf(trainer.model, out / "model")
+    save_plot(trainer, out / "loss.png")
+    text = sample(trainer.model, args.prompt, args.sample_tokens) if args.sample_tokens > 0 else ""
+    summary = {"finished": finished, "step": trainer.step, "steps": trainer.tcfg.steps, **session,
+               "val_loss": val_loss, "model_config": asdict(trainer.model.cfg),
+               "train_config": asdict(trainer.tcfg), "sample_prompt": args.prompt, "sample": text}
+    atomic_write(out / "summary.json", lambda file: file.write((json.dumps(summary, indent=2) + "\n").encode()))
+    print(f"wrote {out / 'checkpoint.pt'}, {out / 'model'} (Hugging Face format), {out / 'loss.png'}")
+    if text:
+        print(f"sample (temperature 0.8, top-k 50):\n{text}")
+    if not finished:
+        print(f"stopped early; continue with: python -m gpt2lib.train --out {args.out} --resume")
+    return 0
+
+
+if __name__ == "__main__":
+    keep_freed_memory()  # for this process only: the tests call main() without it
+    sys.exit(main())

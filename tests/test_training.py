@@ -1,0 +1,384 @@
+"""gpt2lib.training (notebook 08) and the command python -m gpt2lib.train, on tiny configurations."""
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import tomllib
+import traceback
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from gpt2lib import GPTConfig, GPTModel, from_pretrained
+from gpt2lib import train as train_command
+from gpt2lib.training import (
+    Trainer, TrainConfig, atomic_write, autocast_dtype, batches_for_step, cpu_computes_bfloat16, cross_entropy_loss,
+    evaluate, export_hf, hf_state_dict, load_checkpoint, load_corpus, lr_at, make_optimizer, param_groups,
+    random_windows, step_generator, tokenize, train_step, train_val_split, windows_at,
+)
+from gpt2lib.training_checks import TrainingCheckpointError
+
+ROOT = Path(__file__).resolve().parent.parent
+GPT2LIB = ROOT / "gpt2lib"
+VOCAB = 61  # a tiny vocabulary keeps these models fast
+TINY = GPTConfig(vocab_size=VOCAB, context_length=8, emb_dim=16, n_heads=2, n_layers=2, dropout=0.1)
+TINY_RUN = TrainConfig(steps=8, batch_size=4, grad_accum=2, lr=1e-2, min_lr=1e-3, warmup_steps=2, eval_interval=3,
+                       eval_windows=4, seed=7, precision="float32")
+
+
+@pytest.fixture(scope="module")
+def data():
+    """A small repetitive corpus of ids below VOCAB, split into training and validation."""
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, VOCAB, (40,), generator=generator).repeat(30)  # (1200,)
+    return ids[:1000], ids[1000:]
+
+
+def new_trainer(data, tcfg=TINY_RUN, cfg=TINY):
+    torch.manual_seed(tcfg.seed)
+    return Trainer(GPTModel(cfg), tcfg, *data)
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+def test_tiny_shakespeare_is_shipped_as_package_data_and_tokenizes_to_338025_tokens():
+    path = GPT2LIB / "data" / "tinyshakespeare.txt"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == (
+        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed")
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "data/tinyshakespeare.txt" in package_data["gpt2lib"]
+    ids = tokenize(load_corpus())
+    assert len(ids) == 338_025 and ids.dtype == torch.long
+    assert ids[:8].tolist() == [5962, 22307, 25, 198, 8421, 356, 5120, 597]
+    train, val = train_val_split(ids)
+    assert (len(train), len(val)) == (304_222, 33_803)
+    assert torch.equal(torch.cat([train, val]), ids)  # the validation split is the last 10%
+
+
+def test_windows_have_targets_shifted_by_one_token():
+    data = torch.arange(100)
+    inputs, targets = windows_at(data, torch.tensor([0, 5, 91]), context_length=8)
+    assert inputs.shape == targets.shape == (3, 8)
+    assert inputs[1].tolist() == list(range(5, 13)) and targets[1].tolist() == list(range(6, 14))
+    assert targets[2, -1].item() == 99  # the last window may end on the last token
+    inputs, targets = random_windows(data, 64, 8, torch.Generator().manual_seed(1))
+    assert torch.equal(targets, inputs + 1)  # on arange data, every target is its input plus one
+    assert inputs.min() >= 0 and targets.max() <= 99
+
+
+def test_each_step_has_its_own_fixed_batch():
+    data = torch.arange(500)
+    first = batches_for_step(data, step=3, seed=1, batch_size=4, context_length=8, grad_accum=2)
+    again = batches_for_step(data, step=3, seed=1, batch_size=4, context_length=8, grad_accum=2)
+    assert len(first) == 2 and all(x.shape == (4, 8) for x, _ in first)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
+    other_step = batches_for_step(data, step=4, seed=1, batch_size=4, context_length=8, grad_accum=2)
+    other_seed = batches_for_step(data, step=3, seed=2, batch_size=4, context_length=8, grad_accum=2)
+    assert not torch.equal(first[0][0], other_step[0][0]) and not torch.equal(first[0][0], other_seed[0][0])
+    seeds = {step_generator(seed, step).initial_seed() for seed in range(20) for step in range(200)}
+    assert len(seeds) == 20 * 200  # every (seed, step) pair gets its own stream
+
+
+# --- loss, optimizer, schedule, step ------------------------------------------------------------
+
+def test_loss_is_the_mean_negative_log_likelihood():
+    logits = torch.randn(2, 5, VOCAB, generator=torch.Generator().manual_seed(0))
+    targets = torch.randint(0, VOCAB, (2, 5), generator=torch.Generator().manual_seed(1))
+    nll = -torch.log_softmax(logits, -1).gather(-1, targets[..., None]).mean()
+    assert torch.allclose(cross_entropy_loss(logits, targets), nll)
+    uniform = cross_entropy_loss(torch.zeros(1, 3, VOCAB), torch.zeros(1, 3, dtype=torch.long))
+    assert math.isclose(uniform.item(), math.log(VOCAB), rel_tol=1e-6)
+
+
+def test_weight_decay_applies_to_matrices_only_and_covers_every_parameter_once():
+    model = GPTModel(TINY)  # tied: the output head is the token embedding
+    decay, no_decay = param_groups(model, 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
+    assert any(p is model.tok_emb.weight for p in decay["params"])  # embeddings are decayed
+    assert any(p is model.blocks[0].norm1.weight for p in no_decay["params"])
+    ids = [id(p) for p in decay["params"] + no_decay["params"]]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+
+
+def test_learning_rate_warms_up_linearly_then_decays_along_a_cosine():
+    lrs = [lr_at(s, max_lr=1.0, min_lr=0.1, warmup_steps=10, total_steps=110) for s in range(111)]
+    assert lrs[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
+    assert lrs[10] == pytest.approx(1.0) and lrs[60] == pytest.approx(0.55) and lrs[110] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+def test_one_step_lowers_the_loss_on_a_fixed_batch(data):
+    torch.manual_seed(0)
+    model = GPTModel(TINY)
+    batch = batches_for_step(data[0], 0, 0, 8, TINY.context_length)
+    optimizer = make_optimizer(model, lr=1e-2)
+    before = evaluate_batch(model, batch)
+    loss, grad_norm = train_step(model, optimizer, batch, lr=1e-2, grad_clip=1.0)
+    assert math.isfinite(grad_norm) and grad_norm > 0
+    assert evaluate_batch(model, batch) < before
+    assert all(p.grad is None for p in model.parameters())  # zeroed for the next step
+
+
+def evaluate_batch(model, batch) -> float:
+    model.eval()
+    with torch.no_grad():
+        loss = cross_entropy_loss(model(batch[0][0]), batch[0][1]).item()
+    model.train()
+    return loss
+
+
+def test_gradient_accumulation_equals_one_big_batch(data):
+    torch.manual_seed(0)
+    big = GPTModel(replace(TINY, dropout=0.0))
+    accumulated = GPTModel(big.cfg)
+    accumulated.load_state_dict(big.state_dict())
+    (x, y), = batches_for_step(data[0], 0, 0, 8, 8)
+    train_step(big, make_optimizer(big, 1e-2), [(x, y)], lr=1e-2, grad_clip=100.0)
+    train_step(accumulated, make_optimizer(accumulated, 1e-2), [(x[:4], y[:4]), (x[4:], y[4:])], lr=1e-2, grad_clip=100.0)
+    for a, b in zip(big.parameters(), accumulated.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_evaluation_is_deterministic_and_leaves_the_mode_alone(data):
+    model = GPTModel(TINY).train()
+    first = evaluate(model, data[1], TINY.context_length, max_windows=5)
+    assert evaluate(model, data[1], TINY.context_length, max_windows=5) == first and model.training
+
+
+def test_autocast_dtype_follows_the_precision_option():
+    assert autocast_dtype("cpu", "float32") is None
+    expected = torch.bfloat16 if cpu_computes_bfloat16() else None
+    assert autocast_dtype("cpu") is expected
+    if expected is not None:
+        assert autocast_dtype("cpu", "bfloat16") is torch.bfloat16
+    else:
+        with pytest.raises(ValueError, match="precision 'bfloat16' needs a CPU"):
+            autocast_dtype("cpu", "bfloat16")
+
+
+def test_bfloat16_is_not_chosen_when_torch_is_limited_to_avx2_kernels():
+    # attention's bfloat16 kernel needs AVX-512: with ATEN_CPU_CAPABILITY=avx2 it fails, so "auto" must pick float32
+    code = ("import torch; from gpt2lib.training import autocast_dtype\n"
+            "print(autocast_dtype('cpu'))\n"
+            "try:\n    autocast_dtype('cpu', 'bfloat16')\nexcept ValueError as error:\n    print(error)")
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "None", result.stderr
+    assert "PyTorch uses AVX2 kernels here" in lines[1]
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+def test_a_resumed_run_equals_an_uninterrupted_one_bit_for_bit(data, tmp_path):
+    straight = new_trainer(data)
+    assert straight.fit(progress=False)
+    first = new_trainer(data)
+    assert not first.fit(progress=False, stop=lambda: first.step == 5, checkpoint_path=tmp_path / "ck.pt")
+    torch.manual_seed(999)  # someone else uses the global generator in between
+    resumed = Trainer.from_checkpoint(tmp_path / "ck.pt", *data)
+    assert resumed.step == 5
+    assert resumed.fit(progress=False)
+    assert torch.equal(torch.tensor(straight.history["train_loss"]), torch.tensor(resumed.history["train_loss"]))
+    assert straight.history == resumed.history  # evaluations and learning rates too
+    assert states_equal(straight.model.state_dict(), resumed.model.state_dict())
+    a, b = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert a.keys() == b.keys() and all(states_equal(a[k], b[k]) for k in a)
+
+
+def test_a_time_budget_stops_at_a_step_boundary_and_the_run_resumes(data, tmp_path):
+    trainer = new_trainer(data)
+    assert not trainer.fit(max_seconds=1e-9, progress=False, checkpoint_path=tmp_path / "ck.pt")
+    assert trainer.step == 0 and load_checkpoint(tmp_path / "ck.pt")["step"] == 0
+    assert Trainer.from_checkpoint(tmp_path / "ck.pt", *data).fit(progress=False)
+
+
+def test_a_crash_during_a_save_leaves_the_previous_checkpoint(data, tmp_path, monkeypatch):
+    trainer = new_trainer(data)
+    trainer.fit(progress=False, stop=lambda: trainer.step == 2, checkpoint_path=tmp_path / "ck.pt")
+    trainer.train_one_step()
+    real_save = torch.save
+
+    def save_half_then_crash(obj, file, *args, **kwargs):
+        real_save(obj, file, *args, **kwargs)
+        file.truncate(100)  # half-written...
+        raise OSError("disk full")  # ...and the process fails
+
+    monkeypatch.setattr(torch, "save", save_half_then_crash)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save(tmp_path / "ck.pt")
+    monkeypatch.setattr(torch, "save", real_save)
+    def crash_before_the_rename(*args):
+        raise OSError("crash before the rename")
+
+    monkeypatch.setattr(os, "replace", crash_before_the_rename)
+    with pytest.raises(OSError, match="before the rename"):
+        trainer.save(tmp_path / "ck.pt")
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "ck.pt")["step"] == 2  # the last good checkpoint
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]  # no temporary files left behind
+
+
+def test_unreadable_or_foreign_checkpoints_are_refused(data, tmp_path):
+    with pytest.raises(TrainingCheckpointError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    trainer = new_trainer(data)
+    trainer.save(tmp_path / "ck.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((tmp_path / "ck.pt").read_bytes()[:500])
+    with pytest.raises(TrainingCheckpointError, match="cannot be read"):
+        load_checkpoint(truncated)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(TrainingCheckpointError, match="not a gpt2lib training checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(TrainingCheckpointError, match="same train and validation splits"):
+        Trainer.from_checkpoint(tmp_path / "ck.pt", data[0][:900], data[1])
+    atomic_write(tmp_path / "code.pt", lambda f: torch.save({"format": print}, f))
+    with pytest.raises(TrainingCheckpointError, match="cannot be read"):
+        load_checkpoint(tmp_path / "code.pt")  # weights_only=True: no arbitrary objects
+
+
+# --- Hugging Face export -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("qkv_bias, tie_weights", [(False, True), (True, True), (False, False)])
+def test_the_hugging_face_export_loads_with_equal_logits(tmp_path, qkv_bias, tie_weights):
+    from transformers import GPT2LMHeadModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    torch.manual_seed(3)
+    cfg = GPTConfig(vocab_size=VOCAB, context_length=8, emb_dim=16, n_heads=2, n_layers=2, dropout=0.0, qkv_bias=qkv_bias)
+    model = GPTModel(cfg, tie_weights=tie_weights).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))  # biases and norms away from their initial 0 and 1
+    export_hf(model, tmp_path / "hf")
+    assert sorted(p.name for p in (tmp_path / "hf").iterdir()) == ["config.json", "model.safetensors"]
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert config["tie_word_embeddings"] is tie_weights and config["n_layer"] == 2
+    assert ("lm_head.weight" in hf_state_dict(model)) is not tie_weights
+    ids = torch.randint(0, VOCAB, (2, 8), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected = model(ids)
+        hf = GPT2LMHeadModel.from_pretrained(tmp_path / "hf").eval()
+        assert torch.allclose(hf(ids).logits, expected, atol=1e-4)
+        assert torch.allclose(from_pretrained(tmp_path / "hf")(ids), expected, atol=1e-4)
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+TINY_ARGS = ["--layers", "1", "--emb-dim", "16", "--heads", "2", "--context", "8", "--batch-size", "2",
+             "--eval-interval", "2", "--eval-windows", "2", "--final-eval-windows", "2", "--sample-tokens", "5",
+             "--no-progress"]
+
+
+def test_the_command_runs_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "gpt2lib.train", *TINY_ARGS, "--steps", "3", "--out", str(out)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "validation loss" in result.stdout and "sample" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "loss.png", "model", "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["finished"] and summary["step"] == 3 and math.isfinite(summary["val_loss"])
+    model = from_pretrained(out / "model")
+    assert (model.cfg.n_layers, model.cfg.emb_dim, model.cfg.context_length) == (1, 16, 8)
+
+
+def test_the_command_stops_and_resumes_to_the_same_losses(tmp_path, capsys):
+    assert train_command.main([*TINY_ARGS, "--steps", "4", "--out", str(tmp_path / "straight")]) == 0
+    assert train_command.main([*TINY_ARGS, "--steps", "4", "--minutes", "1e-9", "--out", str(tmp_path / "split")]) == 0
+    assert "--resume" in capsys.readouterr().out  # stopped early: it says how to continue
+    assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["step"] == 0
+    with pytest.raises(SystemExit, match="exists"):
+        train_command.main([*TINY_ARGS, "--steps", "4", "--out", str(tmp_path / "split")])
+    with pytest.raises(SystemExit, match="drop"):
+        train_command.main(["--out", str(tmp_path / "split"), "--resume", "--lr", "0.1"])
+    assert train_command.main(["--out", str(tmp_path / "split"), "--resume", "--no-progress", "--sample-tokens", "0"]) == 0
+    straight = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    resumed = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
+    assert resumed["step"] == 4 and straight["history"] == resumed["history"]
+    assert states_equal(straight["model"], resumed["model"])
+
+
+def test_the_command_refuses_bad_options_clearly(tmp_path):
+    with pytest.raises(SystemExit, match="TrainConfig.steps must be a positive integer"):
+        train_command.main([*TINY_ARGS, "--steps", "0", "--out", str(tmp_path / "a")])
+    with pytest.raises(SystemExit, match="divisible"):
+        train_command.main([*TINY_ARGS, "--heads", "3", "--steps", "2", "--out", str(tmp_path / "b")])
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        train_command.main(["--out", str(tmp_path / "c"), "--resume"])
+
+
+# --- bad arguments --------------------------------------------------------------------------------
+
+def raised_by_gpt2lib(error_info) -> bool:
+    """The innermost frame that raised is in gpt2lib's own code."""
+    return Path(traceback.extract_tb(error_info.tb)[-1].filename).resolve().parent == GPT2LIB
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda d: TrainConfig(steps=0), "TrainConfig.steps must be a positive integer"),
+    (lambda d: TrainConfig(lr=float("nan")), "TrainConfig.lr must be a finite number"),
+    (lambda d: TrainConfig(min_lr=1.0, lr=0.1), "must not exceed TrainConfig.lr"),
+    (lambda d: TrainConfig(steps=5, warmup_steps=10), "warmup_steps"),
+    (lambda d: TrainConfig(precision="float16"), "precision must be one of"),
+    (lambda d: TrainConfig(seed=-1), "seed must be an integer"),
+    (lambda d: tokenize(b"bytes"), "text must be a str"),
+    (lambda d: train_val_split(torch.arange(10), 1.5), "val_fraction"),
+    (lambda d: train_val_split(torch.arange(10.0)), "integer token ids"),
+    (lambda d: windows_at(torch.arange(10), torch.tensor([5]), 5), "window starts"),
+    (lambda d: random_windows(torch.arange(8), 2, 8, torch.Generator()), "needs at least 9"),
+    (lambda d: random_windows(torch.arange(20), 2, 8, None), "CPU torch.Generator"),
+    (lambda d: batches_for_step(torch.arange(20), -1, 0, 2, 4), "step must be an integer"),
+    (lambda d: cross_entropy_loss(torch.zeros(2, 3, 5), torch.zeros(2, 4, dtype=torch.long)), "one target per position"),
+    (lambda d: lr_at(0, 1e-3, 1e-2, 0, 10), "min_lr"),
+    (lambda d: lr_at(0, 1e-3, 0.0, 20, 10), "warmup_steps"),
+    (lambda d: autocast_dtype("cpu", "fp8"), "precision must be one of"),
+    (lambda d: Trainer(torch.nn.Linear(2, 2), TINY_RUN, *d), "gpt2lib GPTModel"),
+    (lambda d: Trainer(GPTModel(TINY), "fast", *d), "TrainConfig"),
+    (lambda d: Trainer(GPTModel(TINY), TINY_RUN, d[0] + VOCAB, d[1]), "outside the vocabulary"),
+    (lambda d: Trainer(GPTModel(TINY), TINY_RUN, d[0], d[1][:5]), "val_data has 5 tokens"),
+    (lambda d: Trainer(GPTModel(TINY), TINY_RUN, *d).fit(progress="yes"), "progress must be True or False"),
+    (lambda d: Trainer(GPTModel(TINY), TINY_RUN, *d).fit(max_seconds=-1), "max_seconds"),
+    (lambda d: export_hf(GPTModel(TINY), GPT2LIB / "training.py"), "not a directory"),
+])
+def test_bad_arguments_get_clear_errors_from_gpt2lib(data, call, match):
+    with pytest.raises((TypeError, ValueError), match=match) as info:
+        call(data)
+    assert raised_by_gpt2lib(info), f"raised outside gpt2lib: {info.value!r}"
+
+
+def test_keeping_freed_memory_is_accepted_by_glibc_on_linux():
+    if sys.platform != "linux" or os.confstr("CS_GNU_LIBC_VERSION") is None:
+        pytest.skip("mallopt is glibc's")
+    code = "from gpt2lib.train import keep_freed_memory; print(keep_freed_memory())"  # in its own process
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "True", result.stderr
+
+
+# --- the recorded run in the README --------------------------------------------------------------
+
+
+def test_the_readme_quotes_the_recorded_run_of_the_default_command():
+    summary = json.loads((ROOT / "assets" / "results" / "shakespeare_summary.json").read_text())
+    assert summary["model_config"] == asdict(GPTConfig(**train_command.MODEL_DEFAULTS))  # made by the defaults
+    assert summary["train_config"] == asdict(TrainConfig(**train_command.TRAIN_DEFAULTS))
+    assert summary["finished"] and summary["session_steps"] == summary["steps"]  # in one session
+    assert summary["val_loss"] <= 5.0 and summary["session_seconds"] <= 20 * 60  # the issue's target
+    readme = (ROOT / "README.md").read_text()
+    assert f"| training time | {summary['session_seconds'] / 60:.1f} minutes" in readme
+    assert f"| speed | {summary['tokens_per_s']:,.0f} tokens/s |" in readme
+    assert f"| final validation loss | {summary['val_loss']:.2f} on the whole validation split" in readme
+    assert summary["sample"] in readme
+    assert "(assets/results/shakespeare_loss.png)" in readme and (ROOT / "assets/results/shakespeare_loss.png").is_file()
