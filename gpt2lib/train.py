@@ -20,7 +20,7 @@ import json
 import signal
 import sys
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -31,16 +31,35 @@ from gpt2lib.training import (
     Trainer, TrainConfig, atomic_write, evaluate, export_hf, load_corpus, plot_history, sample, tokenize,
     train_val_split,
 )
-from gpt2lib.training_checks import TrainingCheckpointError
+from gpt2lib.training_checks import PRECISIONS, TrainingCheckpointError
 from gpt2lib.validation import is_int
 
 # The default run: GPT-2's tokenizer and architecture, fewer and narrower layers.
 MODEL_DEFAULTS = dict(n_layers=4, emb_dim=192, n_heads=6, context_length=128, dropout=0.0)
 TRAIN_DEFAULTS = dict(steps=1000, batch_size=16, grad_accum=1, lr=3e-3, min_lr=3e-4, warmup_steps=30,
                       weight_decay=0.1, grad_clip=1.0, eval_interval=100, eval_windows=64, seed=1234, precision="auto")
-MODEL_FLAGS = {"layers": "n_layers", "emb_dim": "emb_dim", "heads": "n_heads", "context": "context_length",
-               "dropout": "dropout"}
-TRAIN_FLAGS = {field.name: field.name for field in fields(TrainConfig)}
+# The options that set a GPTConfig or TrainConfig field: flag -> (field, type, help).
+MODEL_OPTIONS = {
+    "--layers": ("n_layers", int, "transformer blocks"),
+    "--emb-dim": ("emb_dim", int, "width of each token's vector"),
+    "--heads": ("n_heads", int, "attention heads per block"),
+    "--context": ("context_length", int, "context length in tokens"),
+    "--dropout": ("dropout", float, "dropout probability"),
+}
+TRAIN_OPTIONS = {
+    "--steps": ("steps", int, "optimizer steps; the schedule spans them"),
+    "--batch-size": ("batch_size", int, "windows per micro-batch"),
+    "--grad-accum": ("grad_accum", int, "micro-batches per step"),
+    "--lr": ("lr", float, "peak learning rate"),
+    "--min-lr": ("min_lr", float, "final learning rate"),
+    "--warmup-steps": ("warmup_steps", int, "linear warmup steps"),
+    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
+    "--grad-clip": ("grad_clip", float, "largest gradient norm"),
+    "--eval-interval": ("eval_interval", int, "steps between evaluations"),
+    "--eval-windows": ("eval_windows", int, "windows per evaluation"),
+    "--seed": ("seed", int, "seed of the whole run"),
+    "--precision": ("precision", str, "autocast dtype; auto = bfloat16 where supported"),
+}
 
 
 def keep_freed_memory() -> bool:
@@ -63,26 +82,12 @@ def keep_freed_memory() -> bool:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gpt2lib.train", description=__doc__.splitlines()[0])
-    size = parser.add_argument_group("model size (GPT-2's architecture and tokenizer)")
-    size.add_argument("--layers", type=int, help=f"transformer blocks [{MODEL_DEFAULTS['n_layers']}]")
-    size.add_argument("--emb-dim", type=int, help=f"width of each token's vector [{MODEL_DEFAULTS['emb_dim']}]")
-    size.add_argument("--heads", type=int, help=f"attention heads per block [{MODEL_DEFAULTS['n_heads']}]")
-    size.add_argument("--context", type=int, help=f"context length in tokens [{MODEL_DEFAULTS['context_length']}]")
-    size.add_argument("--dropout", type=float, help=f"dropout probability [{MODEL_DEFAULTS['dropout']}]")
-    run = parser.add_argument_group("training (defaults in brackets)")
-    run.add_argument("--steps", type=int, help=f"optimizer steps; the schedule spans them [{TRAIN_DEFAULTS['steps']}]")
-    run.add_argument("--batch-size", type=int, help=f"windows per micro-batch [{TRAIN_DEFAULTS['batch_size']}]")
-    run.add_argument("--grad-accum", type=int, help=f"micro-batches per step [{TRAIN_DEFAULTS['grad_accum']}]")
-    run.add_argument("--lr", type=float, help=f"peak learning rate [{TRAIN_DEFAULTS['lr']}]")
-    run.add_argument("--min-lr", type=float, help=f"final learning rate [{TRAIN_DEFAULTS['min_lr']}]")
-    run.add_argument("--warmup-steps", type=int, help=f"linear warmup steps [{TRAIN_DEFAULTS['warmup_steps']}]")
-    run.add_argument("--weight-decay", type=float, help=f"AdamW weight decay [{TRAIN_DEFAULTS['weight_decay']}]")
-    run.add_argument("--grad-clip", type=float, help=f"largest gradient norm [{TRAIN_DEFAULTS['grad_clip']}]")
-    run.add_argument("--eval-interval", type=int, help=f"steps between evaluations [{TRAIN_DEFAULTS['eval_interval']}]")
-    run.add_argument("--eval-windows", type=int, help=f"windows per evaluation [{TRAIN_DEFAULTS['eval_windows']}]")
-    run.add_argument("--seed", type=int, help=f"seed of the whole run [{TRAIN_DEFAULTS['seed']}]")
-    run.add_argument("--precision", choices=("auto", "bfloat16", "float32"),
-                     help="autocast dtype; auto = bfloat16 where supported [auto]")
+    for title, options, defaults in [("model size (GPT-2's architecture and tokenizer)", MODEL_OPTIONS, MODEL_DEFAULTS),
+                                     ("training (defaults in brackets)", TRAIN_OPTIONS, TRAIN_DEFAULTS)]:
+        group = parser.add_argument_group(title)
+        for flag, (field, kind, text) in options.items():
+            group.add_argument(flag, dest=field, type=kind, choices=PRECISIONS if field == "precision" else None,
+                               help=f"{text} [{defaults[field]}]")
     session = parser.add_argument_group("this session")
     session.add_argument("--minutes", type=float, default=None, help="stop after this many minutes, with a checkpoint")
     session.add_argument("--out", default="runs/shakespeare", help="output directory [runs/shakespeare]")
@@ -96,32 +101,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     session.add_argument("--final-eval-windows", type=int, default=None,
                          help="validation windows for the final loss [all of the validation split]")
     args = parser.parse_args(argv)
-    for flag, value, low in [("--minutes", args.minutes, 0), ("--checkpoint-interval", args.checkpoint_interval, 1),
-                             ("--threads", args.threads, 1), ("--sample-tokens", args.sample_tokens, 0),
-                             ("--final-eval-windows", args.final_eval_windows, 1)]:
-        if value is not None and not (value >= low if flag != "--minutes" else value > low):
-            parser.error(f"{flag} must be {'> 0' if flag == '--minutes' else f'>= {low}'}, got {value}")
+    if args.minutes is not None and not args.minutes > 0:  # NaN included
+        parser.error(f"--minutes must be > 0, got {args.minutes}")
+    for flag, low in [("--checkpoint-interval", 1), ("--threads", 1), ("--sample-tokens", 0),
+                      ("--final-eval-windows", 1)]:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None and value < low:
+            parser.error(f"{flag} must be >= {low}, got {value}")
     return args
 
 
-def given(args, flags: dict) -> dict:
-    """The options of flags that were given on the command line, under their config names."""
-    return {name: getattr(args, flag) for flag, name in flags.items() if getattr(args, flag, None) is not None}
+def given(args, options: dict) -> dict:
+    """The config fields of options that were given on the command line, with their values."""
+    return {field: getattr(args, field) for field, _, _ in options.values() if getattr(args, field) is not None}
 
 
 def new_trainer(args, train_data, val_data) -> Trainer:
-    options = {**TRAIN_DEFAULTS, **given(args, TRAIN_FLAGS)}
+    options = {**TRAIN_DEFAULTS, **given(args, TRAIN_OPTIONS)}
     if args.warmup_steps is None and is_int(options["steps"]) and options["steps"] > 0:
         options["warmup_steps"] = min(options["warmup_steps"], options["steps"])  # a short run warms up for its length
     tcfg = TrainConfig(**options)
-    cfg = GPTConfig(**{**MODEL_DEFAULTS, **given(args, MODEL_FLAGS)})
+    cfg = GPTConfig(**{**MODEL_DEFAULTS, **given(args, MODEL_OPTIONS)})
     torch.manual_seed(tcfg.seed)  # the initial weights, and then the dropout masks, follow from the seed
     model = GPTModel(cfg).to(args.device)
     return Trainer(model, tcfg, train_data, val_data)
 
 
 def resumed_trainer(args, checkpoint: Path, train_data, val_data) -> Trainer:
-    changed = sorted(given(args, MODEL_FLAGS)) + sorted(given(args, TRAIN_FLAGS))
+    changed = sorted(given(args, MODEL_OPTIONS)) + sorted(given(args, TRAIN_OPTIONS))
     if changed:
         raise SystemExit(f"error: --resume continues the saved run with its own settings; drop {', '.join(changed)} "
                          "(or train a new run in another --out directory)")

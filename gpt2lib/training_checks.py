@@ -92,11 +92,14 @@ def check_sampling_args(data, n_windows, context_length, generator) -> None:
         raise TypeError(f"generator must be a CPU torch.Generator, got {generator!r}")
 
 
-def check_seed_and_step(seed, step) -> None:
+def check_seed(seed, name: str = "seed") -> None:
     if not is_int(seed) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
-    if not is_int(step) or step < 0:
-        raise ValueError(f"step must be an integer >= 0, got {step!r}")
+        raise ValueError(f"{name} must be an integer in 0..{MAX_SEED}, got {seed!r}")
+
+
+def check_seed_and_step(seed, step) -> None:
+    check_seed(seed)
+    check_non_negative_int(step, "step")
 
 
 def check_evaluate_args(data, context_length, max_windows, batch_size) -> None:
@@ -117,40 +120,40 @@ def check_loss_args(logits, targets) -> None:
                          "(one target per position)")
 
 
+def check_schedule(max_lr, min_lr, warmup_steps, total_steps,
+                   names=("max_lr", "min_lr", "warmup_steps", "total_steps")) -> None:
+    """Refuse a learning-rate schedule that cannot be right; names are the arguments' names in the caller."""
+    max_name, min_name, warmup_name, total_name = names
+    check_finite_number(max_lr, max_name, 0.0, include_low=False)
+    check_finite_number(min_lr, min_name)
+    if min_lr > max_lr:
+        raise ValueError(f"{min_name} ({min_lr!r}) must not exceed {max_name} ({max_lr!r})")
+    check_non_negative_int(warmup_steps, warmup_name)
+    check_positive_int(total_steps, total_name)
+    if warmup_steps > total_steps:
+        raise ValueError(f"{warmup_name} ({warmup_steps}) must not exceed {total_name} ({total_steps})")
+
+
 def check_schedule_args(step, max_lr, min_lr, warmup_steps, total_steps) -> None:
     check_non_negative_int(step, "step")
-    check_finite_number(max_lr, "max_lr", 0.0, include_low=False)
-    check_finite_number(min_lr, "min_lr")
-    if min_lr > max_lr:
-        raise ValueError(f"min_lr ({min_lr!r}) must not exceed max_lr ({max_lr!r})")
-    check_non_negative_int(warmup_steps, "warmup_steps")
-    check_positive_int(total_steps, "total_steps")
-    if warmup_steps > total_steps:
-        raise ValueError(f"warmup_steps ({warmup_steps}) must not exceed total_steps ({total_steps})")
+    check_schedule(max_lr, min_lr, warmup_steps, total_steps)
 
 
 def check_train_config(tcfg) -> None:
     """Refuse a TrainConfig whose values cannot be right."""
     for name in ("steps", "batch_size", "grad_accum", "eval_interval", "eval_windows"):
         check_positive_int(getattr(tcfg, name), f"TrainConfig.{name}")
-    check_non_negative_int(tcfg.warmup_steps, "TrainConfig.warmup_steps")
-    check_finite_number(tcfg.lr, "TrainConfig.lr", 0.0, include_low=False)
-    check_finite_number(tcfg.min_lr, "TrainConfig.min_lr")
+    check_schedule(tcfg.lr, tcfg.min_lr, tcfg.warmup_steps, tcfg.steps,
+                   names=("TrainConfig.lr", "TrainConfig.min_lr", "TrainConfig.warmup_steps", "TrainConfig.steps"))
     check_finite_number(tcfg.weight_decay, "TrainConfig.weight_decay")
     check_finite_number(tcfg.grad_clip, "TrainConfig.grad_clip", 0.0, include_low=False)
-    if tcfg.min_lr > tcfg.lr:
-        raise ValueError(f"TrainConfig.min_lr ({tcfg.min_lr!r}) must not exceed TrainConfig.lr ({tcfg.lr!r})")
-    if tcfg.warmup_steps > tcfg.steps:
-        raise ValueError(f"TrainConfig.warmup_steps ({tcfg.warmup_steps}) must not exceed TrainConfig.steps ({tcfg.steps})")
-    if not is_int(tcfg.seed) or not 0 <= tcfg.seed <= MAX_SEED:
-        raise ValueError(f"TrainConfig.seed must be an integer in 0..{MAX_SEED}, got {tcfg.seed!r}")
-    if tcfg.precision not in PRECISIONS:
-        raise ValueError(f"TrainConfig.precision must be one of {PRECISIONS}, got {tcfg.precision!r}")
+    check_seed(tcfg.seed, "TrainConfig.seed")
+    check_precision(tcfg.precision, "TrainConfig.precision")
 
 
-def check_precision(precision) -> None:
+def check_precision(precision, name: str = "precision") -> None:
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise ValueError(f"{name} must be one of {PRECISIONS}, got {precision!r}")
 
 
 def check_trainer_args(model, tcfg, train_data, val_data) -> None:

@@ -17,9 +17,9 @@ import torch
 from gpt2lib import GPTConfig, GPTModel, from_pretrained
 from gpt2lib import train as train_command
 from gpt2lib.training import (
-    Trainer, TrainConfig, atomic_write, autocast_dtype, batches_for_step, cpu_computes_bfloat16, cross_entropy_loss,
-    evaluate, export_hf, hf_state_dict, load_checkpoint, load_corpus, lr_at, make_optimizer, param_groups,
-    random_windows, step_generator, tokenize, train_step, train_val_split, windows_at,
+    Trainer, TrainConfig, atomic_write, autocast_dtype, batches_for_step, chunked_cross_entropy, cpu_computes_bfloat16,
+    cross_entropy_loss, evaluate, export_hf, hf_state_dict, load_checkpoint, load_corpus, lr_at, make_optimizer,
+    param_groups, random_windows, step_generator, tokenize, train_step, train_val_split, windows_at,
 )
 from gpt2lib.training_checks import TrainingCheckpointError
 
@@ -97,6 +97,19 @@ def test_loss_is_the_mean_negative_log_likelihood():
     assert torch.allclose(cross_entropy_loss(logits, targets), nll)
     uniform = cross_entropy_loss(torch.zeros(1, 3, VOCAB), torch.zeros(1, 3, dtype=torch.long))
     assert math.isclose(uniform.item(), math.log(VOCAB), rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_chunked_loss_equals_the_readable_one_in_value_and_gradient(dtype):
+    logits = torch.randn(3, 7, VOCAB, generator=torch.Generator().manual_seed(0)).to(dtype).requires_grad_()
+    targets = torch.randint(0, VOCAB, (3, 7), generator=torch.Generator().manual_seed(1))
+    reference = cross_entropy_loss(logits.float(), targets)  # F.cross_entropy in float32, as autocast runs it
+    (reference_grad,) = torch.autograd.grad(reference, logits)
+    chunked = chunked_cross_entropy(logits, targets, chunk_rows=4)  # 21 rows: the last chunk is shorter
+    (chunked_grad,) = torch.autograd.grad(chunked, logits)
+    assert chunked.dtype == torch.float32 and chunked_grad.dtype == dtype
+    torch.testing.assert_close(chunked, reference)
+    torch.testing.assert_close(chunked_grad, reference_grad)  # bfloat16: equal after rounding to bfloat16
 
 
 def test_weight_decay_applies_to_matrices_only_and_covers_every_parameter_once():
@@ -218,6 +231,7 @@ def test_a_crash_during_a_save_leaves_the_previous_checkpoint(data, tmp_path, mo
     with pytest.raises(OSError, match="disk full"):
         trainer.save(tmp_path / "ck.pt")
     monkeypatch.setattr(torch, "save", real_save)
+
     def crash_before_the_rename(*args):
         raise OSError("crash before the rename")
 
