@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lab test notebooks export figures bench train lock clean
+.PHONY: install lab test notebooks export figures bench bench-train train lock clean
 
 # Create .venv and install gpt2lib (editable) with the pinned versions; redone when the pins change.
 $(STAMP): pyproject.toml constraints.txt
@@ -40,6 +40,10 @@ notebooks: export
 # gpt2lib versus Hugging Face transformers, side by side (a few minutes; not part of the tests).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_gpt2.py
+
+# One training step of gpt2lib versus Hugging Face, side by side (about 10 minutes; not part of the tests).
+bench-train: $(STAMP)
+	$(BIN)/python benchmarks/bench_training.py
 
 # Pretrain a small GPT-2 on tiny Shakespeare (about 15 minutes on a 2-core CPU) into runs/shakespeare.
 # TRAIN_ARGS adds options, e.g. TRAIN_ARGS="--resume" or TRAIN_ARGS="--minutes 5"; see python -m gpt2lib.train --help.

@@ -3,6 +3,7 @@
     python -m gpt2lib.train                        # the default run (about 15 minutes on a 2-core CPU)
     python -m gpt2lib.train --steps 3 --layers 1 --emb-dim 32 --heads 2 --context 16 --out /tmp/tiny
     python -m gpt2lib.train --out runs/shakespeare --resume           # continue a stopped run
+    torchrun --nproc_per_node=2 -m gpt2lib.train --resume auto         # 2 processes; start, or continue after a crash
 
 Written by hand. The training code itself is gpt2lib.training, exported from notebook 08; this file reads the
 options, prepares the data and the output directory, and reports. The run writes into --out:
@@ -10,7 +11,11 @@ checkpoint.pt (everything needed to resume), model/ (config.json + model.safeten
 gpt2lib.from_pretrained and by transformers), loss.png and summary.json.
 
 The learning-rate schedule spans --steps, so a run is reproducible. --minutes stops a run early,
-at a step boundary, with a checkpoint; Ctrl+C does the same. --resume continues it bit for bit.
+at a step boundary, with a checkpoint; Ctrl+C and SIGTERM do the same. --resume continues it bit for bit.
+A run killed outright (SIGKILL, a crash) continues from its last checkpoint: checkpoints are written atomically,
+and what an interrupted save left behind is removed when the run resumes. --resume auto starts the run when
+--out has no checkpoint and continues it when it has one: one command for the first start and every restart.
+Under torchrun every process runs this file (gpt2lib/distributed.py).
 """
 
 import argparse
@@ -25,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from gpt2lib.distributed import Distributed, rank_share, setup, teardown
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
 from gpt2lib.training import (
@@ -91,7 +97,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     session = parser.add_argument_group("this session")
     session.add_argument("--minutes", type=float, default=None, help="stop after this many minutes, with a checkpoint")
     session.add_argument("--out", default="runs/shakespeare", help="output directory [runs/shakespeare]")
-    session.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    session.add_argument("--resume", nargs="?", const="yes", default="no", choices=["yes", "no", "auto"],
+                         help="continue the run saved in --out; auto: continue it if there is one, else start it")
     session.add_argument("--checkpoint-interval", type=int, default=100, help="steps between checkpoints [100]")
     session.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda [cpu]")
     session.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
@@ -116,25 +123,38 @@ def given(args, options: dict) -> dict:
     return {field: getattr(args, field) for field, _, _ in options.values() if getattr(args, field) is not None}
 
 
-def new_trainer(args, train_data, val_data) -> Trainer:
+def new_trainer(args, train_data, val_data, ctx: Distributed) -> Trainer:
     options = {**TRAIN_DEFAULTS, **given(args, TRAIN_OPTIONS)}
     if args.warmup_steps is None and is_int(options["steps"]) and options["steps"] > 0:
         options["warmup_steps"] = min(options["warmup_steps"], options["steps"])  # a short run warms up for its length
     tcfg = TrainConfig(**options)
     cfg = GPTConfig(**{**MODEL_DEFAULTS, **given(args, MODEL_OPTIONS)})
     torch.manual_seed(tcfg.seed)  # the initial weights, and then the dropout masks, follow from the seed
-    model = GPTModel(cfg).to(args.device)
-    return Trainer(model, tcfg, train_data, val_data)
+    model = GPTModel(cfg).to(ctx.device)
+    if ctx.rank > 0:
+        torch.manual_seed(tcfg.seed + ctx.rank)  # other processes draw other dropout masks
+    return Trainer(model, tcfg, train_data, val_data, ctx)
 
 
-def resumed_trainer(args, checkpoint: Path, train_data, val_data) -> Trainer:
-    changed = sorted(given(args, MODEL_OPTIONS)) + sorted(given(args, TRAIN_OPTIONS))
-    if changed:
-        raise SystemExit(f"error: --resume continues the saved run with its own settings; drop {', '.join(changed)} "
-                         "(or train a new run in another --out directory)")
+def resumed_trainer(args, checkpoint: Path, train_data, val_data, ctx: Distributed) -> Trainer:
     if not checkpoint.is_file():
         raise SystemExit(f"error: --resume, but there is no checkpoint at {checkpoint}")
-    return Trainer.from_checkpoint(checkpoint, train_data, val_data, device=args.device)
+    trainer = Trainer.from_checkpoint(checkpoint, train_data, val_data, ctx=ctx)
+    saved = {**asdict(trainer.model.cfg), **asdict(trainer.tcfg)}
+    options = {**given(args, MODEL_OPTIONS), **given(args, TRAIN_OPTIONS)}
+    changed = sorted(field for field, value in options.items() if value != saved[field])
+    if changed:
+        raise SystemExit(f"error: --resume continues the saved run with its own settings, and these options differ "
+                         f"from them: {', '.join(changed)} (drop them, or train a new run in another --out directory)")
+    return trainer
+
+
+def remove_unfinished_writes(out: Path) -> list[Path]:
+    """Delete the temporary files that saves killed half-way left in out (see atomic_write); the paths removed."""
+    leftovers = [path for directory in (out, out / "model") for path in directory.glob(".*.tmp") if path.is_file()]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
 
 
 def save_plot(trainer: Trainer, path: Path) -> None:
@@ -154,46 +174,72 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    try:
+        ctx = setup(args.device)  # under torchrun: join the other processes
+    except (RuntimeError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from error
+    try:
+        return train(args, ctx)
+    finally:
+        teardown(ctx)
+
+
+def train(args, ctx: Distributed) -> int:
+    say = print if ctx.is_main else (lambda *args, **kwargs: None)  # only rank 0 reports
     out = Path(args.out)
     checkpoint = out / "checkpoint.pt"
     train_data, val_data = train_val_split(tokenize(load_corpus()))
+    if ctx.is_main and (leftovers := remove_unfinished_writes(out)):
+        say(f"removed {len(leftovers)} unfinished file(s) of an interrupted save: {', '.join(p.name for p in leftovers)}")
+    resume = args.resume == "yes" or (args.resume == "auto" and checkpoint.is_file())
     try:
-        trainer = resumed_trainer(args, checkpoint, train_data, val_data) if args.resume else None
+        trainer = resumed_trainer(args, checkpoint, train_data, val_data, ctx) if resume else None
     except (TrainingCheckpointError, TypeError, ValueError) as error:  # e.g. a saved precision this CPU lacks
         raise SystemExit(f"error: {error}") from error
     if trainer is None:
         if checkpoint.exists():
             raise SystemExit(f"error: {checkpoint} exists: add --resume to continue it, or choose another --out")
         try:
-            trainer = new_trainer(args, train_data, val_data)
+            trainer = new_trainer(args, train_data, val_data, ctx)
         except (TypeError, ValueError) as error:
             raise SystemExit(f"error: {error}") from error
     cfg, tcfg = trainer.model.cfg, trainer.tcfg
-    print(f"model: {cfg.n_layers} layers, width {cfg.emb_dim}, {cfg.n_heads} heads, context {cfg.context_length}, "
-          f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters")
-    print(f"data: {len(train_data):,} training and {len(val_data):,} validation tokens; "
-          f"{trainer.tokens_per_step:,} tokens per step; precision {trainer.dtype or torch.float32}")
-    print(f"{'resuming at' if args.resume else 'starting at'} step {trainer.step} of {tcfg.steps}; writing to {out}")
+    say(f"model: {cfg.n_layers} layers, width {cfg.emb_dim}, {cfg.n_heads} heads, context {cfg.context_length}, "
+        f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters")
+    say(f"data: {len(train_data):,} training and {len(val_data):,} validation tokens; "
+        f"{trainer.tokens_per_step:,} tokens per step; precision {trainer.dtype or torch.float32}")
+    try:
+        share = rank_share(tcfg.batch_size * tcfg.grad_accum, ctx)  # this process's windows of every step
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from error
+    processes = f"; {ctx.world_size} processes, {share.stop - share.start} windows each per step" if ctx.active else ""
+    say(f"{'resuming at' if resume else 'starting at'} step {trainer.step} of {tcfg.steps}; writing to {out}{processes}")
 
     stop_requested = []
 
-    def request_stop(signum, frame):
-        if stop_requested:  # a second Ctrl+C stops at once; the last checkpoint on disk is intact
+    def request_stop(signum, frame):  # Ctrl+C (SIGINT) or SIGTERM: a checkpoint, then a clean exit
+        if stop_requested and signum == signal.SIGINT:  # Ctrl+C again stops at once; the last checkpoint is intact
             raise KeyboardInterrupt
+        if stop_requested:  # a repeated SIGTERM (Linux may send a parent-death signal twice): already stopping
+            return
         stop_requested.append(signum)
-        print("\nstopping after this step (Ctrl+C again to stop at once)...", file=sys.stderr)
+        if ctx.is_main:
+            print("\nstopping after this step, with a checkpoint (Ctrl+C again to stop at once)...", file=sys.stderr)
 
-    previous_handler = signal.signal(signal.SIGINT, request_stop)
+    previous_handlers = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     start, start_step = time.perf_counter(), trainer.step
     try:
         finished = trainer.fit(max_seconds=None if args.minutes is None else args.minutes * 60,
                                progress=not args.no_progress, checkpoint_path=checkpoint,
                                checkpoint_interval=args.checkpoint_interval, stop=lambda: bool(stop_requested))
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
     seconds = time.perf_counter() - start
     tokens_per_s = (trainer.step - start_step) * trainer.tokens_per_step / seconds if seconds > 0 else 0.0
     session = {"session_steps": trainer.step - start_step, "session_seconds": seconds, "tokens_per_s": tokens_per_s}
+    if not ctx.is_main:
+        return 0
     return report(args, trainer, finished, session, out, val_data)
 
 

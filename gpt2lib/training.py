@@ -17,6 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from gpt2lib.distributed import (
+    SINGLE, Distributed, any_rank, barrier, gather_to_main, mean_over_ranks, rank_share, wrap_for_ddp,
+)
 from gpt2lib.generation import generate
 from gpt2lib.loading import empty_model, hf_weight_mapping
 from gpt2lib.model import GPTModel
@@ -172,16 +175,23 @@ def chunked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, chunk_row
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, micro_batches: list, lr: float,
                grad_clip: float = 1.0, dtype: torch.dtype | None = None) -> tuple[float, float]:
-    """One optimizer step on micro_batches [(inputs, targets), ...] -> (mean loss, gradient norm before clipping)."""
+    """One optimizer step on micro_batches [(inputs, targets), ...] -> (mean loss, gradient norm before clipping).
+
+    model may be wrapped in DistributedDataParallel: it then averages the gradients over the processes, once,
+    during the backward pass of the last micro-batch (no_sync skips it for the others)."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    device = model.tok_emb.weight.device
+    device = next(model.parameters()).device
+    n_windows = sum(len(inputs) for inputs, _ in micro_batches)
     total = torch.zeros((), device=device)
-    for inputs, targets in micro_batches:
-        with autocast(device, dtype):
-            loss = chunked_cross_entropy(model(inputs.to(device)), targets.to(device))
-        (loss / len(micro_batches)).backward()  # gradients add up: their sum is the gradient of the mean loss
-        total += loss.detach() / len(micro_batches)
+    for i, (inputs, targets) in enumerate(micro_batches):
+        weight = len(inputs) / n_windows  # this micro-batch's share of the mean loss
+        is_last = i == len(micro_batches) - 1
+        with nullcontext() if is_last or not hasattr(model, "no_sync") else model.no_sync():
+            with autocast(device, dtype):
+                loss = chunked_cross_entropy(model(inputs.to(device)), targets.to(device))
+            (loss * weight).backward()  # gradients add up: their sum is the gradient of the mean loss
+        total += loss.detach() * weight
     grad_norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip)  # rescale if the norm exceeds grad_clip
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -230,17 +240,21 @@ class TrainConfig:
 
 
 class Trainer:
-    """A training run: the model, its optimizer, the data, the step reached and the history of losses."""
+    """A training run: the model, its optimizer, the data, the step reached and the history of losses.
 
-    def __init__(self, model: GPTModel, tcfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor):
+    ctx says which process this is when torchrun starts several (gpt2lib/distributed.py); by default, the only one."""
+
+    def __init__(self, model: GPTModel, tcfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor,
+                 ctx: Distributed = SINGLE):
         check_trainer_args(model, tcfg, train_data, val_data)  # gpt2lib/training_checks.py
-        self.model, self.tcfg = model, tcfg
+        self.model, self.tcfg, self.ctx = model, tcfg, ctx
         self.train_data, self.val_data = train_data, val_data
         self.device = model.tok_emb.weight.device
         self.dtype = autocast_dtype(self.device, tcfg.precision)
         self.optimizer = make_optimizer(model, tcfg.lr, tcfg.weight_decay)
         self.step = 0  # steps done; also the position in the data, since step s trains on batches_for_step(s)
         self.history = {"train_loss": [], "lr": [], "eval_step": [], "eval_train_loss": [], "val_loss": []}
+        self.ddp_model = wrap_for_ddp(model, ctx)  # the model itself in a single process
 
     @property
     def tokens_per_step(self) -> int:
@@ -251,17 +265,26 @@ def trainer_train_one_step(self) -> float:
     """Train on the batch of step self.step, record its loss and learning rate, and move to the next step."""
     t = self.tcfg
     batches = batches_for_step(self.train_data, self.step, t.seed, t.batch_size, self.model.cfg.context_length,
-                               t.grad_accum)
+                               t.grad_accum)  # the global batch, the same whatever the number of processes
+    mine = rank_share(t.batch_size * t.grad_accum, self.ctx)  # this process's part of it: all of it, if alone
+    inputs, targets = (torch.cat(parts)[mine] for parts in zip(*batches))
     lr = lr_at(self.step, t.lr, t.min_lr, t.warmup_steps, t.steps)
-    loss, _ = train_step(self.model, self.optimizer, batches, lr, t.grad_clip, self.dtype)
+    micro_batches = list(zip(inputs.split(t.batch_size), targets.split(t.batch_size)))
+    loss, _ = train_step(self.ddp_model, self.optimizer, micro_batches, lr, t.grad_clip, self.dtype)
+    loss = mean_over_ranks(loss, self.ctx)  # the global batch's loss
     self.history["train_loss"].append(loss)
     self.history["lr"].append(lr)
     self.step += 1
     return loss
 
 
-def trainer_evaluate(self) -> tuple[float, float]:
-    """Losses on eval_windows windows of the training and the validation split, recorded at this step."""
+Trainer.train_one_step = trainer_train_one_step
+
+
+def trainer_evaluate(self) -> tuple[float, float] | None:
+    """Losses on eval_windows windows of the training and the validation split, recorded at this step (rank 0 only)."""
+    if not self.ctx.is_main:
+        return None
     context, windows = self.model.cfg.context_length, self.tcfg.eval_windows
     train_loss = evaluate(self.model, self.train_data, context, windows, dtype=self.dtype)
     val_loss = evaluate(self.model, self.val_data, context, windows, dtype=self.dtype)
@@ -270,7 +293,7 @@ def trainer_evaluate(self) -> tuple[float, float]:
     return train_loss, val_loss
 
 
-Trainer.train_one_step, Trainer.evaluate = trainer_train_one_step, trainer_evaluate
+Trainer.evaluate = trainer_evaluate
 
 
 def trainer_fit(self, max_seconds: float | None = None, progress: bool = True, checkpoint_path=None,
@@ -282,18 +305,20 @@ def trainer_fit(self, max_seconds: float | None = None, progress: bool = True, c
     self.model.train()
     if self.step == 0 and not self.history["eval_step"]:
         self.evaluate()  # the loss before any training
-    with tqdm(total=self.tcfg.steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True) as bar:
-        while self.step < self.tcfg.steps and not (stop is not None and stop()):
-            if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+    show = progress and self.ctx.is_main  # with several processes, only rank 0 reports
+    with tqdm(total=self.tcfg.steps, initial=self.step, disable=not show, unit="step", dynamic_ncols=True) as bar:
+        while self.step < self.tcfg.steps:
+            out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
+            if any_rank(out_of_time or (stop is not None and stop()), self.ctx):  # all processes stop at one step
                 break
             loss = self.train_one_step()
             tokens_per_s = (self.step - start_step) * self.tokens_per_step / (time.perf_counter() - start)
             bar.set_postfix(loss=f"{loss:.3f}", tok_per_s=f"{tokens_per_s:,.0f}", refresh=False)
             bar.update()
             if self.step % self.tcfg.eval_interval == 0 or self.step == self.tcfg.steps:
-                train_loss, val_loss = self.evaluate()
-                if progress:
-                    bar.write(f"step {self.step}: train loss {train_loss:.3f}, val loss {val_loss:.3f}")
+                losses = self.evaluate()  # None except on rank 0
+                if show:
+                    bar.write(f"step {self.step}: train loss {losses[0]:.3f}, val loss {losses[1]:.3f}")
             if checkpoint_path is not None and checkpoint_interval and self.step % checkpoint_interval == 0:
                 self.save(checkpoint_path)
     if checkpoint_path is not None:
@@ -365,7 +390,7 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-CHECKPOINT_FORMAT = "gpt2lib-training-checkpoint-v1"
+CHECKPOINT_FORMAT = "gpt2lib-training-checkpoint-v2"
 
 
 def trainer_state_dict(self) -> dict:
@@ -375,14 +400,18 @@ def trainer_state_dict(self) -> dict:
         "model_config": asdict(self.model.cfg), "tie_weights": self.model.weights_tied,
         "train_config": asdict(self.tcfg),
         "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-        "step": self.step, "history": self.history, "rng": rng_state(),
+        "step": self.step, "history": self.history,
+        "rng": gather_to_main(rng_state(), self.ctx),  # a list: one random state per process (None off rank 0)
         "data": {"train_tokens": len(self.train_data), "val_tokens": len(self.val_data)},
     }
 
 
 def trainer_save(self, path) -> None:
-    """Save the run to path atomically (see atomic_write)."""
-    atomic_write(path, lambda file: torch.save(self.state_dict(), file))
+    """Save the run to path atomically (see atomic_write). With several processes, all call it and rank 0 writes."""
+    state = self.state_dict()  # every process takes part: each sends its random state to rank 0
+    if self.ctx.is_main:
+        atomic_write(path, lambda file: torch.save(state, file))
+    barrier(self.ctx)  # no process goes on, or exits, before the checkpoint is complete
 
 
 Trainer.state_dict, Trainer.save = trainer_state_dict, trainer_save
@@ -401,16 +430,18 @@ def load_checkpoint(path) -> dict:
     return state
 
 
-def trainer_from_checkpoint(cls, path, train_data, val_data, device="cpu") -> "Trainer":
+def trainer_from_checkpoint(cls, path, train_data, val_data, device=None, ctx: Distributed = SINGLE) -> "Trainer":
     """The run saved at path, ready to continue where it stopped: fit() then gives the same losses as an uninterrupted run."""
     state = load_checkpoint(path)
     check_same_data(state["data"], train_data, val_data, path)
+    device = ctx.device if device is None else device
     model = empty_model(GPTConfig(**state["model_config"]), device, tie_weights=state["tie_weights"])
     model.load_state_dict(state["model"])
-    trainer = cls(model, TrainConfig(**state["train_config"]), train_data, val_data)
+    trainer = cls(model, TrainConfig(**state["train_config"]), train_data, val_data, ctx)
     trainer.optimizer.load_state_dict(state["optimizer"])
     trainer.step, trainer.history = state["step"], state["history"]
-    set_rng_state(state["rng"])
+    states = state["rng"]  # one per process of the saved run; rank 0's for a process it did not have
+    set_rng_state(states[ctx.rank] if ctx.rank < len(states) else states[0])
     return trainer
 
 

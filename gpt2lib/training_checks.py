@@ -199,6 +199,8 @@ def check_checkpoint_contents(state, path, expected_format: str) -> None:
     missing = [key for key in CHECKPOINT_KEYS if key not in state]
     if missing:
         raise TrainingCheckpointError(f"{path} is incomplete: it lacks {', '.join(missing)}")
+    if not isinstance(state["rng"], list) or not state["rng"] or not all(isinstance(s, dict) for s in state["rng"]):
+        raise TrainingCheckpointError(f"{path} holds no random state per process (key 'rng')")
 
 
 def check_same_data(saved: dict, train_data, val_data, path) -> None:

@@ -316,9 +316,12 @@ def test_the_command_stops_and_resumes_to_the_same_losses(tmp_path, capsys):
     assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["step"] == 0
     with pytest.raises(SystemExit, match="exists"):
         train_command.main([*TINY_ARGS, "--steps", "4", "--out", str(tmp_path / "split")])
-    with pytest.raises(SystemExit, match="drop"):
+    with pytest.raises(SystemExit, match="differ from them: lr "):
         train_command.main(["--out", str(tmp_path / "split"), "--resume", "--lr", "0.1"])
-    assert train_command.main(["--out", str(tmp_path / "split"), "--resume", "--no-progress", "--sample-tokens", "0"]) == 0
+    (tmp_path / "split" / ".checkpoint.pt.abc123.tmp").write_bytes(b"half a checkpoint")  # as a killed save leaves
+    assert train_command.main([*TINY_ARGS, "--steps", "4", "--out", str(tmp_path / "split"), "--resume", "auto"]) == 0
+    assert "removed 1 unfinished file(s)" in capsys.readouterr().out
+    assert not any((tmp_path / "split").glob("*.tmp"))
     straight = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     resumed = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
     assert resumed["step"] == 4 and straight["history"] == resumed["history"]
@@ -332,6 +335,18 @@ def test_the_command_refuses_bad_options_clearly(tmp_path):
         train_command.main([*TINY_ARGS, "--heads", "3", "--steps", "2", "--out", str(tmp_path / "b")])
     with pytest.raises(SystemExit, match="no checkpoint"):
         train_command.main(["--out", str(tmp_path / "c"), "--resume"])
+    with pytest.raises(SystemExit):  # argparse: invalid choice
+        train_command.main(["--out", str(tmp_path / "c"), "--resume", "maybe"])
+
+
+def test_resume_auto_starts_a_new_run_and_continues_a_saved_one(tmp_path, capsys):
+    args = [*TINY_ARGS, "--steps", "2", "--sample-tokens", "0", "--out", str(tmp_path / "run"), "--resume", "auto"]
+    assert train_command.main(args) == 0
+    assert "starting at step 0" in capsys.readouterr().out
+    assert train_command.main(args) == 0  # the same command again: a finished run, continued
+    assert "resuming at step 2" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="differ from them: n_layers"):
+        train_command.main([*args, "--layers", "2"])
 
 
 # --- bad arguments --------------------------------------------------------------------------------
