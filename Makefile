@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lab test notebooks export figures bench bench-train train lock clean
+.PHONY: install lab test notebooks export figures bench bench-train train student autograde lock clean
 
 # Create .venv and install gpt2lib (editable) with the pinned versions; redone when the pins change.
 $(STAMP): pyproject.toml constraints.txt
@@ -30,9 +30,9 @@ test: $(STAMP)
 export: $(STAMP)
 	$(BIN)/python gpt2lib/exporter.py
 
-# Re-execute every notebook in place, each in a fresh kernel, top to bottom.
+# Re-execute every notebook in place, each in a fresh kernel, top to bottom (the exercises' too).
 notebooks: export
-	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
+	for nb in notebooks/[0-9][0-9]_*.ipynb notebooks/exercises/[0-9][0-9]_*.ipynb; do \
 	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; \
 	done
@@ -49,6 +49,15 @@ bench-train: $(STAMP)
 # TRAIN_ARGS adds options, e.g. TRAIN_ARGS="--resume" or TRAIN_ARGS="--minutes 5"; see python -m gpt2lib.train --help.
 train: $(STAMP)
 	$(BIN)/python -m gpt2lib.train $(TRAIN_ARGS)
+
+# Student copies of the exercise notebooks, solutions replaced by stubs, with nbgrader (config: nbgrader_config.py).
+student: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nbgrader generate_assignment exercises --force
+	@echo "student copies: student/exercises/"
+
+# nbgrader's autograder on the reference solutions (full marks) and on the blank copies (zero); a few minutes.
+autograde: $(STAMP)
+	GPT2LIB_AUTOGRADE=1 $(BIN)/python -m pytest -q -s tests/test_autograde.py
 
 figures: $(STAMP)
 	$(BIN)/python assets/make_figures.py

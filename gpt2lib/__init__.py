@@ -2,8 +2,8 @@
 
 Most modules are generated from the notebooks (see `gpt2lib/exporter.py`). Written by hand:
 `tokenizer.py`, `validation.py` (input checks), `hf_checkpoint.py` (reading checkpoints safely),
-`pretrained.py` (finding OpenAI's weights), `training_checks.py`, `train.py` (the training command)
-and `exporter.py`.
+`pretrained.py` (finding OpenAI's weights), `training_checks.py`, `train.py` (the training command),
+`distributed.py` (torchrun), `checks/` (the exercises' self-checks) and `exporter.py`.
 """
 
 from gpt2lib.attention import CausalSelfAttention, reference_attention

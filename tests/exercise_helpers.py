@@ -1,0 +1,15 @@
+"""What every exercise test file uses: the blank stub of a student copy, and a check that must fail with a hint."""
+
+import pytest
+
+from gpt2lib.checks import ExerciseError
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError()  # what nbgrader leaves in the student copy
+
+
+def fails_with(check, answer, hint: str) -> None:
+    """check(answer) raises ExerciseError whose message matches the regular expression hint."""
+    with pytest.raises(ExerciseError, match=hint):
+        check(answer)
