@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from gpt2lib.checks import training
+from gpt2lib.training import load_corpus, tokenize, train_val_split
 
 from exercise_helpers import fails_with, stub
 
@@ -169,3 +170,8 @@ def test_the_printed_line_is_the_same_every_time(capsys):
 
 def test_an_answer_that_crashes_gets_a_hint_not_a_bare_traceback():
     fails_with(training.check_cut_windows, lambda d, s, T: d[s + T * 100], "your code raised")
+
+
+def test_the_step_budget_check_knows_the_real_training_split():
+    train, _ = train_val_split(tokenize(load_corpus()))
+    assert len(train) == training.TRAIN_TOKENS
