@@ -26,17 +26,13 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from bench_gpt2 import seconds, synchronize  # the same timing as the inference benchmark (same folder)
 from gpt2lib import model_from_hf
 from gpt2lib.train import MODEL_DEFAULTS, TRAIN_DEFAULTS, keep_freed_memory
 from gpt2lib.training import autocast, autocast_dtype, make_optimizer, train_step
 
 TARGET = 1.2  # gpt2lib's training tokens/s over Hugging Face's, in each precision
 HEAD = "output layer and loss (tensors with a 50,257-long side)"
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def hf_config(cfg: dict) -> GPT2Config:
@@ -84,14 +80,6 @@ def flops_per_token(cfg: dict) -> float:
     return 3 * forward
 
 
-def timed(fn, device: torch.device) -> float:
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - start
-
-
 def measure(precision: str, device: torch.device, repeats: int, steps: int) -> dict:
     """Median tokens/s of steps training steps, for gpt2lib and both ways of calling HF, interleaved."""
     cfg, batch_size = MODEL_DEFAULTS, TRAIN_DEFAULTS["batch_size"]
@@ -121,7 +109,7 @@ def measure(precision: str, device: torch.device, repeats: int, steps: int) -> d
     for round_ in range(repeats):
         order = names if round_ % 2 == 0 else names[::-1]
         for name in order:
-            times[name].append(timed(lambda: run(name), device))
+            times[name].append(seconds(lambda: run(name), device))
     tokens = steps * batch_size * cfg["context_length"]
     return {name: tokens / statistics.median(values) for name, values in times.items()}
 

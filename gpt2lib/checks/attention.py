@@ -6,14 +6,10 @@ import torch
 
 from gpt2lib.attention import CausalSelfAttention
 from gpt2lib.checks.core import (
-    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed,
+    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, pick,
+    seed_from,
 )
 from gpt2lib.scaffold import GPTConfig
-
-
-def _pick(generator: torch.Generator, *options):
-    """One of options, chosen by the generator."""
-    return options[int(torch.randint(len(options), (), generator=generator))]
 
 
 def _future(T: int) -> torch.Tensor:
@@ -43,7 +39,7 @@ def check_causal_mask(causal_mask) -> None:
     """causal_mask(T) -> (T, T) bool, True where key j comes after query i (hidden), False elsewhere."""
     name = "causal_mask"
     generator = fresh_generator()
-    for T in [_pick(generator, 4, 5, 6), _pick(generator, 7, 9, 11), 1]:  # T = 1 last: it hides no mistake
+    for T in [pick(generator, 4, 5, 6), pick(generator, 7, 9, 11), 1]:  # T = 1 last: it hides no mistake
         result = attempt(name, causal_mask, T)
         expect(isinstance(result, torch.Tensor), name, f"return a torch.Tensor, not {type(result).__name__}")
         expect_tensor(result, name, (T, T))
@@ -84,7 +80,7 @@ def check_causal_attention(causal_attention) -> None:
     name = "causal_attention"
     generator = fresh_generator()
     for _ in range(3):
-        T, d = _pick(generator, 5, 6, 7), _pick(generator, 4, 8, 16)
+        T, d = pick(generator, 5, 6, 7), pick(generator, 4, 8, 16)
         q, k, v = (torch.randn(T, d, generator=generator) for _ in range(3))  # each (T, d)
         result = attempt(name, causal_attention, q.clone(), k.clone(), v.clone())
         expect_tensor(result, name, (T, d))
@@ -114,8 +110,8 @@ def check_split_heads(split_heads) -> None:
     name = "split_heads"
     generator = fresh_generator()
     for _ in range(3):
-        n_heads, head_dim = _pick(generator, 2, 3, 4), _pick(generator, 5, 8)
-        B, T, C = 2, _pick(generator, 6, 7), n_heads * head_dim  # T never equals n_heads
+        n_heads, head_dim = pick(generator, 2, 3, 4), pick(generator, 5, 8)
+        B, T, C = 2, pick(generator, 6, 7), n_heads * head_dim  # T never equals n_heads
         x = torch.randn(B, T, C, generator=generator)
         result = attempt(name, split_heads, x.clone(), n_heads)
         expect(isinstance(result, torch.Tensor), name, f"return a torch.Tensor, not {type(result).__name__}")
@@ -153,12 +149,12 @@ def check_multi_head_loop(multi_head_loop) -> None:
     """multi_head_loop(x, W_q, W_k, W_v, out_proj, n_heads) -> (B, T, C), the output of CausalSelfAttention."""
     name = "multi_head_loop"
     generator = fresh_generator()
-    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=generator)))
-    for n_heads in [2, _pick(generator, 3, 4)]:
-        C = n_heads * _pick(generator, 4, 8)
+    seed_from(generator)
+    for n_heads in [2, pick(generator, 3, 4)]:
+        C = n_heads * pick(generator, 4, 8)
         cfg = GPTConfig(vocab_size=50, context_length=16, emb_dim=C, n_heads=n_heads, n_layers=1, dropout=0.0)
         attn = CausalSelfAttention(cfg).eval()
-        B, T = 2, _pick(generator, 5, 6, 7)
+        B, T = 2, pick(generator, 5, 6, 7)
         x = torch.randn(B, T, C, generator=generator)
         with torch.no_grad():
             W_q, W_k, W_v = (w.clone() for w in attn.qkv.weight.chunk(3, dim=0))  # each (C, C), (out, in)
@@ -198,8 +194,8 @@ def check_attention_scores(attention_scores) -> None:
     """attention_scores(cfg) -> entries of all score matrices for one sequence of cfg.context_length tokens."""
     name = "attention_scores"
     generator = fresh_generator()
-    small = GPTConfig(context_length=_pick(generator, 32, 64), emb_dim=96, n_heads=_pick(generator, 3, 4, 6),
-                      n_layers=_pick(generator, 2, 5))
+    small = GPTConfig(context_length=pick(generator, 32, 64), emb_dim=96, n_heads=pick(generator, 3, 4, 6),
+                      n_layers=pick(generator, 2, 5))
     for cfg in [GPTConfig.from_preset("gpt2-medium"), small, GPTConfig()]:  # n_heads != n_layers first
         result = attempt(name, attention_scores, cfg)
         _int_answer(result, name)
@@ -230,7 +226,7 @@ def check_score_tensor_bytes(score_tensor_bytes) -> None:
     """score_tensor_bytes(batch_size, cfg, dtype) -> bytes of one layer's (B, n_heads, T, T) score tensor."""
     name = "score_tensor_bytes"
     generator = fresh_generator()
-    small = GPTConfig(context_length=_pick(generator, 32, 64), emb_dim=96, n_heads=_pick(generator, 3, 4, 6))
+    small = GPTConfig(context_length=pick(generator, 32, 64), emb_dim=96, n_heads=pick(generator, 3, 4, 6))
     for batch_size, cfg, dtype in [(8, GPTConfig(), torch.float32), (3, small, torch.bfloat16),
                                    (5, GPTConfig.from_preset("gpt2-xl"), torch.float16)]:
         result = attempt(name, score_tensor_bytes, batch_size, cfg, dtype)

@@ -7,6 +7,7 @@ from torch import nn
 
 from gpt2lib.checks.core import (
     ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed,
+    seed_from,
 )
 from gpt2lib.model import GPTModel, TransformerBlock
 from gpt2lib.scaffold import GPTConfig
@@ -31,7 +32,7 @@ def _random_block(generator: torch.Generator) -> TransformerBlock:
     """A small float64 block with random layer-norm scales and shifts, so that norm1 and norm2 differ."""
     heads = (2, 4)[int(torch.randint(2, (), generator=generator))]
     cfg = GPTConfig(vocab_size=50, context_length=16, emb_dim=8 * heads, n_heads=heads, n_layers=1, dropout=0.0)
-    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=generator)))
+    seed_from(generator)
     block = TransformerBlock(cfg).double().eval()
     with torch.no_grad():
         for norm in (block.norm1, block.norm2):
@@ -182,7 +183,7 @@ def check_scale_residual_init(scale_residual_init) -> None:
     generator = fresh_generator()
     for n_layers in (3, 4, 6):  # 2 would make 1/n_layers and 1/sqrt(2 n_layers) agree
         cfg = GPTConfig(vocab_size=64, context_length=16, emb_dim=64, n_heads=4, n_layers=n_layers, dropout=0.0)
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=generator)))
+        seed_from(generator)
         model = GPTModel(cfg)
         with torch.no_grad():
             for weight in _residual_weights(model).values():

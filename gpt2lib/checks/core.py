@@ -68,6 +68,17 @@ def passed(exercise: str, detail: str = "") -> None:
     print(f"✓ {exercise}: correct{' (' + detail + ')' if detail else ''}")
 
 
+def pick(generator: torch.Generator, *options):
+    """One of options, drawn with generator."""
+    return options[int(torch.randint(len(options), (), generator=generator))]
+
+
+def seed_from(generator: torch.Generator) -> None:
+    """Seed torch's global generator from generator, for code that draws from it (a model's initialization).
+    The checks run under keeps_random_state, so the learner's own random state is restored afterwards."""
+    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=generator)))
+
+
 def fresh_generator() -> torch.Generator:
     """A generator with a new seed every call: the checks test on inputs the learner has not seen."""
     return torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))

@@ -3,16 +3,14 @@
 import torch
 
 from gpt2lib.checks.core import (
-    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, same,
+    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, pick,
+    same,
 )
 from gpt2lib.model import GPTModel, generate_simple
 from gpt2lib.scaffold import GPTConfig
 
 INF = float("-inf")
 
-
-def _pick(generator: torch.Generator, *options):
-    return options[int(torch.randint(len(options), (), generator=generator))]
 
 
 def _unchanged(name: str, given: torch.Tensor, copy: torch.Tensor) -> None:
@@ -28,7 +26,7 @@ def check_next_token_probs(next_token_probs) -> None:
     name = "next_token_probs"
     generator = fresh_generator()
     B, V = 3, 11
-    for temperature in (0.5, 2.0, _pick(generator, 0.7, 1.5)):
+    for temperature in (0.5, 2.0, pick(generator, 0.7, 1.5)):
         logits = 2 * torch.randn(B, V, generator=generator)
         result = attempt(name, next_token_probs, logits.clone(), temperature)
         expect_tensor(result, name, (B, V))
@@ -116,7 +114,7 @@ def check_top_p_filter(top_p_filter) -> None:
     name = "top_p_filter"
     generator = fresh_generator()
     B, V = 4, 16
-    for p in (_pick(generator, 0.5, 0.6), _pick(generator, 0.75, 0.9)):
+    for p in (pick(generator, 0.5, 0.6), pick(generator, 0.75, 0.9)):
         logits = 1.5 * torch.randn(B, V, generator=generator)
         given = logits.clone()
         result = attempt(name, top_p_filter, given, p)
@@ -200,7 +198,7 @@ def _cat_shape(a: torch.Tensor, b: torch.Tensor, dim: int) -> tuple | None:
 
 def tiny_model(generator: torch.Generator, context_length: int = 8) -> GPTModel:
     """A tiny GPTModel with large random weights, so that its greedy choices depend on every earlier token."""
-    cfg = GPTConfig(vocab_size=_pick(generator, 50, 97), context_length=context_length, emb_dim=16, n_heads=2,
+    cfg = GPTConfig(vocab_size=pick(generator, 50, 97), context_length=context_length, emb_dim=16, n_heads=2,
                     n_layers=2, dropout=0.0)
     with torch.random.fork_rng(devices=[]):  # GPT-2's initialization leaves the learner's seed alone
         model = GPTModel(cfg, tie_weights=False)  # a separate head: a tied one mostly predicts the input token

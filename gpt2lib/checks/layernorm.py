@@ -4,20 +4,16 @@ import torch
 from torch import nn
 
 from gpt2lib.checks.core import (
-    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed,
+    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, pick,
+    seed_from,
 )
 from gpt2lib.layernorm import LayerNorm
 from gpt2lib.scaffold import GPTConfig
 
 
-def _pick(generator: torch.Generator, *options):
-    """One of options, chosen by the generator."""
-    return options[int(torch.randint(len(options), (), generator=generator))]
-
-
 def _activations(generator: torch.Generator, scale: float = 5.0, offset: float = 3.0) -> torch.Tensor:
     """(B, T, C) random activations with B, T and C all different, so that a wrong dimension shows."""
-    B, T, C = 2, _pick(generator, 3, 4, 5), _pick(generator, 6, 8, 10)
+    B, T, C = 2, pick(generator, 3, 4, 5), pick(generator, 6, 8, 10)
     return offset + scale * torch.randn(B, T, C, generator=generator)
 
 
@@ -88,7 +84,7 @@ def check_layer_norm(layer_norm) -> None:
     """layer_norm(x, weight, bias, eps) -> same shape as x: normalized over the last dimension, scaled, shifted."""
     name = "layer_norm"
     generator = fresh_generator()
-    for eps, scale in [(1e-5, 5.0), (_pick(generator, 0.2, 0.3), 0.5), (_pick(generator, 0.5, 1.0), 1.0)]:
+    for eps, scale in [(1e-5, 5.0), (pick(generator, 0.2, 0.3), 0.5), (pick(generator, 0.5, 1.0), 1.0)]:
         x = _activations(generator, scale)  # a large eps with small variances makes a misplaced eps show
         C = x.shape[-1]
         weight, bias = torch.randn(C, generator=generator), torch.randn(C, generator=generator)
@@ -144,7 +140,7 @@ def check_layer_norm_module(layer_norm_class) -> None:
     expect_tensor(result, name, tuple(x.shape))
     expect_close(result, _normalize(x, 1e-5), name, mistakes=_mistakes(x, weight.detach(), bias.detach(), 1e-5))
 
-    x, eps = _activations(generator, scale=0.5), _pick(generator, 0.2, 0.3)
+    x, eps = _activations(generator, scale=0.5), pick(generator, 0.2, 0.3)
     C = x.shape[-1]
     module = attempt(name, layer_norm_class, C, eps=eps)
     weight, bias = _parameters(module, name, C)
@@ -171,7 +167,7 @@ def check_pre_ln(pre_ln) -> None:
     """pre_ln(x, norm, sublayer) -> x + sublayer(norm(x)), GPT-2's pre-LN sub-block with its shortcut."""
     name = "pre_ln"
     generator = fresh_generator()
-    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=generator)))
+    seed_from(generator)
     for _ in range(2):
         x = _activations(generator)
         C = x.shape[-1]
@@ -203,7 +199,7 @@ def check_layer_norm_parameters(layer_norm_parameters) -> None:
     """layer_norm_parameters(cfg) -> parameters of all layer norms of a GPT-2 model: 2 per block plus the final."""
     name = "layer_norm_parameters"
     generator = fresh_generator()
-    small = GPTConfig(emb_dim=_pick(generator, 32, 48, 64), n_heads=4, n_layers=_pick(generator, 2, 3, 5))
+    small = GPTConfig(emb_dim=pick(generator, 32, 48, 64), n_heads=4, n_layers=pick(generator, 2, 3, 5))
     for cfg in [GPTConfig(), GPTConfig.from_preset("gpt2-large"), small]:
         result = attempt(name, layer_norm_parameters, cfg)
         expect(isinstance(result, int) and not isinstance(result, bool), name,

@@ -10,13 +10,10 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.pytorch_utils import Conv1D
 
 from gpt2lib.checks.core import (
-    ExerciseError, attempt, expect, expect_close, fresh_generator, keeps_random_state, passed,
+    ExerciseError, attempt, expect, expect_close, fresh_generator, keeps_random_state, passed, pick,
 )
 from gpt2lib.loading import BLOCK_WEIGHT_NAMES
 
-
-def _pick(generator: torch.Generator, *options):
-    return options[int(torch.randint(len(options), (), generator=generator))]
 
 
 def _fill_randomly(tensors, generator: torch.Generator) -> None:
@@ -41,9 +38,9 @@ def tiny_hf_config(n_layer: int, n_embd: int = 4, n_head: int = 1, vocab_size: i
 
 def random_hf_model(generator: torch.Generator, n_layer: int = 3) -> GPT2LMHeadModel:
     """A small Hugging Face GPT-2 whose every weight is random (layer norms too), in eval mode."""
-    heads = _pick(generator, 2, 4)
-    cfg = tiny_hf_config(n_layer, n_embd=heads * _pick(generator, 3, 4), n_head=heads,
-                         vocab_size=_pick(generator, 50, 97), n_positions=16)
+    heads = pick(generator, 2, 4)
+    cfg = tiny_hf_config(n_layer, n_embd=heads * pick(generator, 3, 4), n_head=heads,
+                         vocab_size=pick(generator, 50, 97), n_positions=16)
     with torch.random.fork_rng(devices=[]):  # Hugging Face's own initialization leaves the learner's seed alone
         model = GPT2LMHeadModel(cfg).eval()
     _fill_randomly(model.parameters(), generator)
@@ -57,7 +54,7 @@ def check_linear_from_conv1d(linear_from_conv1d) -> None:
     """linear_from_conv1d(conv) -> an nn.Linear that computes the same as the Hugging Face Conv1D conv."""
     name = "linear_from_conv1d"
     generator = fresh_generator()
-    C = _pick(generator, 6, 8, 12)
+    C = pick(generator, 6, 8, 12)
     for n_in, n_out in [(C, C), (C, 3 * C), (4 * C, C)]:  # square first: there a missing transpose keeps the shape
         conv = random_conv1d(n_in, n_out, generator)
         stored = conv.weight.detach().clone()  # (n_in, n_out)
@@ -90,7 +87,7 @@ def check_split_c_attn(split_c_attn) -> None:
     """split_c_attn(weight (C, 3C), bias (3C,)) -> ((W_q, b_q), (W_k, b_k), (W_v, b_v)), nn.Linear layout."""
     name = "split_c_attn"
     generator = fresh_generator()
-    for C in (_pick(generator, 6, 12), _pick(generator, 8, 16)):
+    for C in (pick(generator, 6, 12), pick(generator, 8, 16)):
         weight = torch.randn(C, 3 * C, generator=generator)  # Conv1D layout: (in, out) = (C, 3C)
         bias = torch.randn(3 * C, generator=generator)
         result = attempt(name, split_c_attn, weight.clone(), bias.clone())

@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from gpt2lib.checks.core import (
-    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed,
+    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, pick,
+    seed_from,
 )
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
@@ -12,10 +13,9 @@ from gpt2lib.scaffold import GPTConfig
 
 def small_config(generator: torch.Generator) -> GPTConfig:
     """A random small configuration, so that a check runs in milliseconds."""
-    pick = lambda *options: options[int(torch.randint(len(options), (), generator=generator))]  # noqa: E731
-    heads = pick(2, 4)
-    return GPTConfig(vocab_size=pick(97, 211, 500), context_length=pick(16, 24), emb_dim=heads * pick(4, 8),
-                     n_heads=heads, n_layers=pick(1, 2), dropout=0.0)
+    heads = pick(generator, 2, 4)
+    return GPTConfig(vocab_size=pick(generator, 97, 211, 500), context_length=pick(generator, 16, 24),
+                     emb_dim=heads * pick(generator, 4, 8), n_heads=heads, n_layers=pick(generator, 1, 2), dropout=0.0)
 
 
 @keeps_random_state
@@ -45,7 +45,7 @@ def check_scaffold_forward(scaffold_forward) -> None:
     name = "scaffold_forward"
     generator = fresh_generator()
     cfg = small_config(generator)
-    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=generator)))
+    seed_from(generator)
     model = GPTModel(cfg).eval()  # real blocks and final norm, so that skipping one shows
     B, T = 2, cfg.context_length - 3
     idx = torch.randint(0, cfg.vocab_size, (B, T), generator=generator)

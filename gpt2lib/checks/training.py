@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from gpt2lib.checks.core import (
-    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed,
+    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, pick,
 )
 from gpt2lib.layernorm import LayerNorm
 from gpt2lib.model import GPTModel
@@ -16,9 +16,6 @@ from gpt2lib.scaffold import GPTConfig
 
 TRAIN_TOKENS = 304_222  # tokens of tiny Shakespeare's training split in notebook 08 (the first 90% of 338,025)
 
-
-def _pick(generator: torch.Generator, *options):
-    return options[int(torch.randint(len(options), (), generator=generator))]
 
 
 def _is_number(value) -> bool:
@@ -34,7 +31,7 @@ def _expect_number(value, exercise: str, what: str = "a Python float") -> None:
 
 def _tiny_model(generator: torch.Generator, qkv_bias: bool = False, tie_weights: bool = True) -> GPTModel:
     """A GPT-2-shaped model small enough to run in a millisecond, initialized from generator."""
-    cfg = GPTConfig(vocab_size=_pick(generator, 29, 41), context_length=8, emb_dim=8, n_heads=2, n_layers=1,
+    cfg = GPTConfig(vocab_size=pick(generator, 29, 41), context_length=8, emb_dim=8, n_heads=2, n_layers=1,
                     dropout=0.0, qkv_bias=qkv_bias)
     seed = int(torch.randint(0, 2**31 - 1, (), generator=generator))
     with torch.random.fork_rng(devices=[]):  # leave the learner's global random state as it was
@@ -174,10 +171,10 @@ def _schedule_configs(generator: torch.Generator) -> list[tuple[float, float, in
     """(max_lr, min_lr, warmup_steps, total_steps): notebook 08's, then two random ones."""
     configs = [(3e-3, 3e-4, 30, 1000)]
     for _ in range(2):
-        max_lr = _pick(generator, 1e-3, 6e-4, 3e-3)
+        max_lr = pick(generator, 1e-3, 6e-4, 3e-3)
         warmup = int(torch.randint(2, 9, (), generator=generator))
         total = warmup + int(torch.randint(6, 30, (), generator=generator))
-        configs.append((max_lr, max_lr * _pick(generator, 0.1, 0.05, 0.2), warmup, total))
+        configs.append((max_lr, max_lr * pick(generator, 0.1, 0.05, 0.2), warmup, total))
     return configs
 
 
@@ -284,7 +281,7 @@ def check_param_groups(param_groups) -> None:
     models = [_tiny_model(generator, qkv_bias=True), _tiny_model(generator, tie_weights=False),
               nn.Sequential(nn.Embedding(30, C), nn.LayerNorm(C), nn.Linear(C, 4 * C), nn.GELU(), nn.Linear(4 * C, 30))]
     for model in models:
-        weight_decay = _pick(generator, 0.1, 0.05, 0.01)
+        weight_decay = pick(generator, 0.1, 0.05, 0.01)
         groups = attempt(name, param_groups, model, weight_decay)
         kinds = _parameter_kinds(model)
         decays = _group_decays(groups, name, kinds, weight_decay)
