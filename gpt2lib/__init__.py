@@ -10,6 +10,7 @@ from gpt2lib.attention import CausalSelfAttention, reference_attention
 from gpt2lib.feedforward import GELU, FeedForward, gelu_exact, gelu_tanh
 from gpt2lib.generation import (
     KVCache,
+    decode_step,
     default_device,
     forward_with_cache,
     generate,
@@ -55,6 +56,7 @@ __all__ = [
     "check_token_ids",
     "config_from_hf",
     "count_parameters",
+    "decode_step",
     "default_device",
     "empty_model",
     "export_hf",

@@ -86,26 +86,16 @@ class KVCache:
         return self.layers[i]
 
 
-def linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """layer(x), computed with the matrix-vector product torch.mv when x holds a single vector."""
-    if x.shape[:-1].numel() != 1:
-        return layer(x)
-    y = torch.mv(layer.weight, x.reshape(-1))  # (out, in) @ (in,) -> (out,)
-    if layer.bias is not None:
-        y = y + layer.bias
-    return y.view(*x.shape[:-1], -1)  # back to x's leading shape, e.g. (1, 1, out)
-
-
 def attention_with_cache(attn: CausalSelfAttention, x: torch.Tensor, cache: LayerKVCache) -> torch.Tensor:
     """attn(x) for new tokens x (B, T, C) that follow the cache.length tokens already in cache."""
-    q, k, v = linear(attn.qkv, x).chunk(3, dim=-1)  # 3 x (B, T, C)
+    q, k, v = attn.qkv(x).chunk(3, dim=-1)  # 3 x (B, T, C)
     q, k, v = attn.split_heads(q), attn.split_heads(k), attn.split_heads(v)  # (B, nh, T, hd)
     past, T = cache.length, x.shape[1]
     k, v = cache.update(k, v)  # (B, nh, past + T, hd): the cached keys and values, then the new ones
     # A new token sees every cached token; several new tokens also need the causal mask among themselves.
     mask = None if past == 0 or T == 1 else torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
     y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=past == 0)  # (B, nh, T, hd)
-    return linear(attn.out_proj, attn.merge_heads(y))  # (B, T, C)
+    return attn.out_proj(attn.merge_heads(y))  # (B, T, C)
 
 
 def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
@@ -123,9 +113,49 @@ def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> to
     x = model.tok_emb(idx) + model.pos_emb(positions)  # (B, T, C)
     for block, layer_cache in zip(model.blocks, cache.layers):
         x = x + attention_with_cache(block.attn, block.norm1(x), layer_cache)
-        mlp = block.mlp
-        x = x + linear(mlp.proj, mlp.act(linear(mlp.fc, block.norm2(x))))  # block.mlp(...), with torch.mv
-    return linear(model.out_head, model.final_norm(x))  # (B, T, vocab_size)
+        x = x + block.mlp(block.norm2(x))
+    return model.out_head(model.final_norm(x))  # (B, T, vocab_size)
+
+
+def linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """layer(x) for a single vector x (in,) -> (out,), with one matrix-vector product; for rows x (..., in), F.linear."""
+    if x.dim() != 1:
+        return F.linear(x, layer.weight, layer.bias)  # (..., in) -> (..., out)
+    if layer.bias is None:
+        return torch.mv(layer.weight, x)  # (out, in) @ (in,) -> (out,)
+    return torch.addmv(layer.bias, layer.weight, x)  # bias + weight @ x, in one kernel
+
+
+def layer_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """norm(x) for a LayerNorm of notebook 03, without its input checks."""
+    return F.layer_norm(x, norm.weight.shape, norm.weight, norm.bias, norm.eps)
+
+
+def attend_one_token(attn: CausalSelfAttention, x: torch.Tensor, cache: LayerKVCache) -> torch.Tensor:
+    """attention_with_cache for one new token per row: x (B, C), or (C,) when B = 1 -> the same shape."""
+    qkv = linear(attn.qkv, x).view(-1, 3, attn.n_heads, 1, attn.head_dim)  # (B, 3, nh, 1, hd)
+    keys, values = cache.update(qkv[:, 1], qkv[:, 2])  # (B, nh, length, hd) each, the new token's included
+    y = F.scaled_dot_product_attention(qkv[:, 0], keys, values)  # (B, nh, 1, hd); the newest token sees all
+    return linear(attn.out_proj, y.view(x.shape))  # heads side by side again: (B, C) or (C,)
+
+
+def decode_step(model: GPTModel, next_ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """forward_with_cache(model, next_ids, cache) for one new token per row: next_ids (B, 1) -> logits (B, 1, vocab_size)."""
+    check_cache(cache, model, next_ids)  # the same checks as forward_with_cache (gpt2lib/validation.py)
+    check_token_ids(next_ids, model.cfg, device=model.tok_emb.weight.device)
+    position = cache.length
+    if next_ids.shape[1] != 1 or position >= model.cfg.context_length:
+        raise ValueError(f"decode_step takes one new token per row within the context ({model.cfg.context_length}); "
+                         f"got {next_ids.shape[1]} after {position} cached: use forward_with_cache")
+    x = model.tok_emb.weight[next_ids[:, 0]] + model.pos_emb.weight[position]  # (B, C)
+    if x.shape[0] == 1:
+        x = x[0]  # (C,): a single vector, so that every linear layer is one matrix-vector product
+    for block, layer_cache in zip(model.blocks, cache.layers):
+        x = x + attend_one_token(block.attn, layer_norm(block.norm1, x), layer_cache)
+        hidden = F.gelu(linear(block.mlp.fc, layer_norm(block.norm2, x)), approximate=block.mlp.act.approximate)
+        x = x + linear(block.mlp.proj, hidden)  # (C,) or (B, C)
+    logits = linear(model.out_head, layer_norm(model.final_norm, x))  # (vocab_size,) or (B, vocab_size)
+    return logits.view(next_ids.shape[0], 1, -1)  # (B, 1, vocab_size)
 
 
 def extend(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature: float, top_k: int | None,
@@ -142,7 +172,8 @@ def extend(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature:
                 unread = idx[:, -window:]  # (re)start the cache from the last window of tokens
                 max_len = min(window, idx.shape[1] + max_new_tokens)
                 cache = KVCache(model.cfg, idx.shape[0], max_len, idx.device, model.tok_emb.weight.dtype)
-            logits = forward_with_cache(model, unread, cache)  # (B, unread, vocab_size)
+            step = decode_step if unread.shape[1] == 1 else forward_with_cache  # one token per row: the lean step
+            logits = step(model, unread, cache)  # (B, unread, vocab_size)
         next_id = pick_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
         if eos_id is not None:
             next_id = next_id.masked_fill(finished, eos_id)  # a finished sequence is padded with eos_id

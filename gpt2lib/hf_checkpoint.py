@@ -11,6 +11,7 @@ import os
 import pickle
 import struct
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -179,6 +180,19 @@ def check_values_fit(converted: Mapping[str, torch.Tensor], target: Mapping[str,
         raise CheckpointMismatchError(
             "checkpoint values overflow the model's dtype; nothing was loaded:\n  " + "\n  ".join(problems)
         )
+
+
+def copy_weights(model: nn.Module, converted: Mapping[str, torch.Tensor]) -> None:
+    """model.load_state_dict(converted) for a state dict already checked key by key and shape by shape, faster.
+
+    PyTorch copies a transposed matrix on one thread, and the transposed Conv1D weights are most of
+    GPT-2: a few threads copying different tensors at once roughly halve the time on two cores. A
+    tied weight appears twice in the state dict and is copied once.
+    """
+    targets = model.state_dict()  # tensors sharing memory with the model's parameters
+    pairs = {targets[name].data_ptr(): (targets[name], tensor) for name, tensor in converted.items()}
+    with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+        list(pool.map(lambda pair: pair[0].copy_(pair[1]), pairs.values()))  # list(): raise any error here
 
 
 def read_hf_config(hf_config) -> dict:

@@ -4,7 +4,7 @@
 import torch
 
 from gpt2lib.hf_checkpoint import (
-    CheckpointMismatchError, check_values_fit, read_hf_config, read_hf_model_config, read_hf_state,
+    CheckpointMismatchError, check_values_fit, copy_weights, read_hf_config, read_hf_model_config, read_hf_state,
 )
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
@@ -80,8 +80,7 @@ def load_hf_weights(model: GPTModel, source) -> GPTModel:
     check_loadable_model(model)  # a GPTModel with real memory (gpt2lib/validation.py)
     converted = check_and_convert(model, read_hf_state(source, tied=model.weights_tied))  # gpt2lib/hf_checkpoint.py
     check_values_fit(converted, model.state_dict())  # e.g. no 1e6 into float16
-    with torch.no_grad():
-        model.load_state_dict(converted)  # copies into the existing tensors, tied ones included
+    copy_weights(model, converted)  # = model.load_state_dict(converted), on several threads (gpt2lib/hf_checkpoint.py)
     return model
 
 

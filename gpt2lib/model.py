@@ -38,6 +38,8 @@ def init_gpt2_weights(model: GPTScaffold) -> None:
     From the paper (section 2.3): the last layer of each residual branch scaled by 1/sqrt(2 * n_layers).
     Layer norms keep the scale 1 and shift 0 they were built with.
     """
+    if model.tok_emb.weight.is_meta:
+        return  # a model on the meta device has no values to draw (notebook 06 builds one there, then loads weights)
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Embedding)):
             std = 0.01 if module is model.pos_emb else 0.02

@@ -1,9 +1,11 @@
 """Generation with a key/value cache must equal generation without it, token for token."""
 
+import dataclasses
+
 import pytest
 import torch
 
-from gpt2lib import GPTConfig, GPTModel, KVCache, forward_with_cache, generate
+from gpt2lib import GPTConfig, GPTModel, KVCache, decode_step, forward_with_cache, generate
 
 CFG = GPTConfig(vocab_size=211, context_length=16, emb_dim=32, n_heads=4, n_layers=3, dropout=0.0, qkv_bias=True)
 
@@ -40,6 +42,37 @@ def test_each_cached_step_gives_the_full_forward_logits(model):
     chunks += [forward_with_cache(model, ids[:, t:t + 1], cache) for t in range(7, 10)]
     assert cache.length == 10
     assert torch.allclose(torch.cat(chunks, dim=1), full, atol=1e-5)
+
+
+@pytest.mark.parametrize("qkv_bias", [True, False])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_decode_step_gives_forward_with_cache_logits(batch, qkv_bias):
+    """The lean one-token step (the fast path of generate) against the readable cached forward pass."""
+    torch.manual_seed(3)
+    model = GPTModel(dataclasses.replace(CFG, qkv_bias=qkv_bias)).eval()
+    ids = torch.randint(0, CFG.vocab_size, (batch, CFG.context_length), generator=torch.Generator().manual_seed(batch))
+    readable, lean = KVCache(CFG, batch, CFG.context_length), KVCache(CFG, batch, CFG.context_length)
+    with torch.no_grad():
+        forward_with_cache(model, ids[:, :1], readable), forward_with_cache(model, ids[:, :1], lean)
+        for t in range(1, CFG.context_length):  # up to the last position of the context
+            expected = forward_with_cache(model, ids[:, t:t + 1], readable)
+            got = decode_step(model, ids[:, t:t + 1], lean)
+            assert got.shape == expected.shape == (batch, 1, CFG.vocab_size)
+            assert torch.allclose(got, expected, atol=1e-5), t
+    assert lean.length == readable.length == CFG.context_length
+    for mine, theirs in zip(lean.layers, readable.layers):
+        assert torch.allclose(mine.keys, theirs.keys, atol=1e-6) and torch.allclose(mine.values, theirs.values, atol=1e-6)
+
+
+def test_decode_step_refuses_more_than_one_token_or_a_full_context(model):
+    cache = KVCache(CFG, batch_size=1, max_len=CFG.context_length)
+    forward_with_cache(model, torch.zeros(1, CFG.context_length, dtype=torch.long), cache)
+    with pytest.raises(ValueError, match=r"one new token per row within the context \(16\); got 1 after 16 cached"):
+        decode_step(model, torch.zeros(1, 1, dtype=torch.long), cache)
+    with pytest.raises(ValueError, match="got 2 after 0 cached: use forward_with_cache"):
+        decode_step(model, torch.zeros(1, 2, dtype=torch.long), KVCache(CFG, batch_size=1, max_len=4))
+    with pytest.raises(ValueError, match="out of range"):
+        decode_step(model, torch.full((1, 1), CFG.vocab_size), KVCache(CFG, batch_size=1, max_len=4))
 
 
 def test_cache_follows_the_model_dtype(model):
