@@ -191,7 +191,7 @@ def copy_weights(model: nn.Module, converted: Mapping[str, torch.Tensor]) -> Non
     """
     targets = model.state_dict()  # tensors sharing memory with the model's parameters
     pairs = {targets[name].data_ptr(): (targets[name], tensor) for name, tensor in converted.items()}
-    with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+    with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
         list(pool.map(lambda pair: pair[0].copy_(pair[1]), pairs.values()))  # list(): raise any error here
 
 
