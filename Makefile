@@ -1,17 +1,57 @@
 # Two commands for a fresh machine:  make lab   (JupyterLab on the notebooks)
 #                                    make test  (the full test suite)
-PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 
-.PHONY: install lab test notebooks export figures bench bench-train train student autograde lock clean
+# A supported Python: PYTHON if given, else the first of these that is 3.11, 3.12 or 3.13.
+ifeq ($(strip $(PYTHON)),)
+PYTHON := $(shell for p in python3.11 python3.12 python3.13 python3; do \
+            $$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null && { echo $$p; break; }; \
+          done)
+endif
 
-# Create .venv and install gpt2lib (editable) with the pinned versions; redone when the pins change.
+# Which torch build to install: "pypi" (PyPI's: on Linux the CUDA build, several GB; on macOS and Windows
+# the only one), or the name of one of PyTorch's own wheel indexes: "cpu" (CPU only, a few hundred MB),
+# "cu126", "cu128", ... Remembered in .venv/.torch; naming another one later recreates .venv with it.
+TORCH_FILE := $(VENV)/.torch
+ifndef TORCH
+TORCH := $(or $(shell cat $(TORCH_FILE) 2>/dev/null),pypi)
+endif
+ifneq ($(or $(filter-out pypi cpu cu1% rocm%,$(TORCH)),$(filter cuda,$(TORCH))),)
+$(error TORCH=$(TORCH) is not a torch build: use pypi, cpu, or one of PyTorch's indexes such as cu128 (see README.md))
+endif
+TORCH_INDEX_URL := $(if $(filter-out pypi,$(TORCH)),https://download.pytorch.org/whl/$(TORCH))
+TORCH_INDEX := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL))
+STAMP  := $(VENV)/.installed-$(TORCH)
+
+.PHONY: install new-venv lab test notebooks export figures bench bench-train train student autograde smoke site site-check lock clean
+
+# Create .venv (or reuse it, with its own Python) and install gpt2lib (editable) with the pinned versions;
+# redone when the pins change. A .venv made with another torch build is deleted first (one made before
+# .venv/.torch existed counts as "pypi").
 $(STAMP): pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	@if [ -d $(VENV) ] && [ "$$(cat $(TORCH_FILE) 2>/dev/null || echo pypi)" != "$(TORCH)" ]; then \
+	  echo "switching torch from '$$(cat $(TORCH_FILE) 2>/dev/null || echo pypi)' to '$(TORCH)': deleting $(VENV) to install anew"; \
+	  rm -rf $(VENV); fi
+	@if [ ! -x $(BIN)/python ]; then $(MAKE) --no-print-directory new-venv GOAL="$(or $(MAKECMDGOALS),install)"; fi
+	@echo "Installing into $(VENV) ($$($(BIN)/python --version), torch build '$(TORCH)'); pip's progress follows."
+	@echo "A first install downloads about $(if $(filter pypi,$(TORCH)),2.9 GB on Linux (CUDA torch)$(comma) 0.35 GB elsewhere,$(if $(filter cpu,$(TORCH)),0.35 GB,3 GB)) and takes a few minutes."
+	$(BIN)/python -m pip install --progress-bar on --disable-pip-version-check $(TORCH_INDEX) -c constraints.txt -e ".[dev]"
+	echo "$(TORCH)" > $(TORCH_FILE)
 	touch $(STAMP)
+
+comma := ,
+
+# A new .venv from a supported Python, or a clear stop.
+new-venv:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "error: no Python 3.11, 3.12 or 3.13 on the PATH (python3 is: $$(python3 --version 2>&1)); the pinned versions in" >&2; \
+	  echo "constraints.txt are tested on those. Install one (python.org, your package manager, pyenv), or name it:" >&2; \
+	  echo "  make $(GOAL) PYTHON=/path/to/python3.12" >&2; \
+	  exit 1; fi
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 13) else \
+	  f"error: PYTHON=$(PYTHON) ($(origin PYTHON)) is Python {v[0]}.{v[1]}; the pinned versions in constraints.txt are tested on 3.11, 3.12 and 3.13")'
+	$(PYTHON) -m venv $(VENV)
 
 install: $(STAMP)
 
@@ -28,7 +68,7 @@ test: $(STAMP)
 
 # Regenerate gpt2lib from the notebooks' `#| export` cells.
 export: $(STAMP)
-	$(BIN)/python gpt2lib/exporter.py
+	$(BIN)/python tools/exporter.py
 
 # Re-execute every notebook in place, each in a fresh kernel, top to bottom (the exercises' too).
 notebooks: export
@@ -62,11 +102,35 @@ autograde: $(STAMP)
 figures: $(STAMP)
 	$(BIN)/python assets/make_figures.py
 
-# Re-pin constraints.txt to what is installed in .venv now.
-lock: $(STAMP)
+# Build the wheel and smoke-test it on every supported Python found here (python3.11, 3.12, 3.13);
+# a few minutes per Python (torch downloads); not part of the tests.
+# It uses the same TORCH build as .venv.
+smoke: $(STAMP)
+	$(if $(TORCH_INDEX_URL),PIP_EXTRA_INDEX_URL=$(TORCH_INDEX_URL)) $(BIN)/python tools/smoke_wheel.py
+
+# The website's tools (the `site` extra) on top of the usual install.
+$(VENV)/.installed-site: $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check $(TORCH_INDEX) -c constraints.txt -e ".[dev,site]"
+	touch $@
+
+# The course as a static website in build/site/html: the notebooks with their stored outputs (not re-run).
+site: $(VENV)/.installed-site
+	$(BIN)/python tools/build_site.py
+
+# Open the built site in headless Chromium and check its math, figures and navigation;
+# screenshot in build/site/screenshot.png (SCREENSHOT=path for another). Needs Chromium and chromedriver
+# (Debian: apt-get install chromium chromium-driver; elsewhere set CHROMIUM and CHROMEDRIVER to their paths).
+site-check: site
+	$(BIN)/python tools/check_site.py $(SCREENSHOT)
+
+# Re-pin constraints.txt (and environment.yml, generated from it) to what is installed in .venv now,
+# the site extra included. CUDA's own packages are left out: they exist only for Linux.
+lock: $(VENV)/.installed-site
 	{ echo "# Exact versions the committed notebook outputs were produced with (Python 3.11, CPU)."; \
 	  echo "# Used as: pip install -c constraints.txt -e \".[dev]\"   (regenerate: make lock)"; \
-	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu//' | sort -f; } > constraints.txt
+	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu//' | grep -viE '^(nvidia-|cuda-|triton==)' | sort -f; \
+	} > constraints.txt
+	$(BIN)/python tools/write_environment.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info gpt2lib/*.egg-info

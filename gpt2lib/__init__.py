@@ -1,9 +1,9 @@
 """gpt2lib: GPT-2 built step by step in the notebooks of this repository.
 
-Most modules are generated from the notebooks (see `gpt2lib/exporter.py`). Written by hand:
+Most modules are generated from the notebooks by the repository's `tools/exporter.py`. Written by hand:
 `tokenizer.py`, `validation.py` (input checks), `hf_checkpoint.py` (reading checkpoints safely),
 `pretrained.py` (finding OpenAI's weights), `training_checks.py`, `train.py` (the training command),
-`distributed.py` (torchrun), `checks/` (the exercises' self-checks) and `exporter.py`.
+`distributed.py` (torchrun) and `checks/` (the exercises' self-checks).
 """
 
 from gpt2lib.attention import CausalSelfAttention, reference_attention

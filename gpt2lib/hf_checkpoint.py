@@ -78,9 +78,11 @@ def load_checkpoint_file(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     check_weight_file(path)
     if path.suffix in SAFETENSORS_SUFFIXES:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
+        try:
+            from safetensors import SafetensorError
+            from safetensors.torch import load_file
+        except ModuleNotFoundError as error:
+            raise ImportError(f"reading {path.name} needs the safetensors package: pip install 'gpt2lib[hf]'") from error
         try:
             state = load_file(path)
         except (SafetensorError, OSError, ValueError) as error:

@@ -18,7 +18,7 @@ from gpt2lib.hf_checkpoint import read_config_file, read_hf_config, read_hf_dire
 from gpt2lib.loading import config_from_hf, empty_model, load_hf_weights, model_from_hf
 
 OPENAI_GPT2_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
-INSTALL_HINT = "pip install transformers safetensors   (or: pip install 'gpt2lib[hf]')"
+INSTALL_HINT = "pip install 'gpt2lib[hf]'   (transformers and safetensors; in this repository: make install)"
 
 
 class WeightsUnavailableError(OSError):

@@ -21,6 +21,7 @@ Under torchrun every process runs this file (gpt2lib/distributed.py).
 import argparse
 import ctypes
 import ctypes.util
+import importlib.util
 import json
 import signal
 import sys
@@ -172,6 +173,9 @@ def save_plot(trainer: Trainer, path: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if importlib.util.find_spec("safetensors") is None:  # the export after training needs it: say so before
+        raise SystemExit("error: the run ends by exporting the model to Hugging Face's format, which needs "
+                         "safetensors: pip install 'gpt2lib[hf]'")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     try:

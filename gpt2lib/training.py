@@ -480,7 +480,7 @@ def export_hf(model: GPTModel, directory) -> Path:
     try:
         from safetensors.torch import save as safetensors_bytes
     except ModuleNotFoundError as error:
-        raise ImportError("exporting to Hugging Face's format needs safetensors: pip install safetensors") from error
+        raise ImportError("exporting to Hugging Face's format needs safetensors: pip install 'gpt2lib[hf]'") from error
     state = {name: tensor.detach().cpu().float() for name, tensor in hf_state_dict(model).items()}
     weights = safetensors_bytes(state, metadata={"format": "pt"})
     config = json.dumps(hf_config(model), indent=2) + "\n"

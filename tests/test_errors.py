@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 import traceback
 from pathlib import Path
 
@@ -434,3 +435,30 @@ def test_tokenizer_options_and_unicode():
     refused(lambda: tokenizer.encode("a", allowed_special=None), TypeError, "allowed_special")
     refused(lambda: tokenizer.encode("a\ud800b"), ValueError, "not valid Unicode")
     refused(lambda: tokenizer.decode([5, None]), ValueError, "None")
+
+
+
+def pretend_missing(monkeypatch, package: str) -> None:
+    """Make `import package` (and importlib's find_spec) fail as if it were not installed."""
+    for name in [name for name in sys.modules if name == package or name.startswith(package + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, package, None)
+
+
+def test_from_pretrained_without_transformers_says_how_to_install_it(monkeypatch):
+    pretend_missing(monkeypatch, "transformers")
+    refused(lambda: from_pretrained("gpt2"), ImportError, r"pip install 'gpt2lib\[hf\]'")
+
+
+def test_safetensors_files_without_safetensors_say_how_to_install_it(monkeypatch, tmp_path):
+    from gpt2lib import train
+    from gpt2lib.training import export_hf
+
+    pretend_missing(monkeypatch, "safetensors")
+    refused(lambda: export_hf(GPTModel(TINY), tmp_path / "model"), ImportError, r"pip install 'gpt2lib\[hf\]'")
+    assert not (tmp_path / "model" / "model.safetensors").exists()
+    (tmp_path / "weights.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    refused(lambda: load_checkpoint_file(tmp_path / "weights.safetensors"), ImportError, r"pip install 'gpt2lib\[hf\]'")
+    with pytest.raises(SystemExit, match=r"gpt2lib\[hf\]"):  # before training, not after it
+        train.main(["--steps", "1", "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()

@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from gpt2lib import exporter
-from gpt2lib.exporter import ExportError, GENERATED_MARK, REPO_ROOT
+import exporter  # tools/exporter.py: a repository tool, not in the wheel (pytest puts tools/ on the path)
+from exporter import ExportError, GENERATED_MARK, REPO_ROOT
 
 
 def test_gpt2lib_is_in_sync_with_the_notebooks():

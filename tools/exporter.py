@@ -4,8 +4,8 @@ The notebooks are the source of truth for the model code. A notebook names its m
 once, with a line `#| default_exp <module>` in any code cell. Every code cell whose first
 line is `#| export` then goes, in order, to `gpt2lib/<module>.py`.
 
-    python gpt2lib/exporter.py           # regenerate the modules (runs even if gpt2lib is broken)
-    python gpt2lib/exporter.py --check   # exit 1 if gpt2lib differs from a fresh export
+    python tools/exporter.py           # regenerate the modules (runs even if gpt2lib is broken)
+    python tools/exporter.py --check   # exit 1 if gpt2lib differs from a fresh export
 """
 
 import argparse
