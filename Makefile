@@ -4,9 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 # A supported Python: PYTHON if given, else the first of these that is 3.11, 3.12 or 3.13.
+SUPPORTED := (3, 11) <= sys.version_info[:2] <= (3, 13)
+TESTED_ON := the pinned versions in constraints.txt are tested on 3.11, 3.12 and 3.13
 ifeq ($(strip $(PYTHON)),)
 PYTHON := $(shell for p in python3.11 python3.12 python3.13 python3; do \
-            $$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null && { echo $$p; break; }; \
+            $$p -c 'import sys; sys.exit(not $(SUPPORTED))' 2>/dev/null && { echo $$p; break; }; \
           done)
 endif
 
@@ -35,12 +37,10 @@ $(STAMP): pyproject.toml constraints.txt
 	  rm -rf $(VENV); fi
 	@if [ ! -x $(BIN)/python ]; then $(MAKE) --no-print-directory new-venv GOAL="$(or $(MAKECMDGOALS),install)"; fi
 	@echo "Installing into $(VENV) ($$($(BIN)/python --version), torch build '$(TORCH)'); pip's progress follows."
-	@echo "A first install downloads about $(if $(filter pypi,$(TORCH)),2.9 GB on Linux (CUDA torch)$(comma) 0.35 GB elsewhere,$(if $(filter cpu,$(TORCH)),0.35 GB,3 GB)) and takes a few minutes."
+	@echo "A first install downloads 0.35 GB with CPU torch, or 2.9 GB with CUDA torch, and takes a few minutes."
 	$(BIN)/python -m pip install --progress-bar on --disable-pip-version-check $(TORCH_INDEX) -c constraints.txt -e ".[dev]"
 	echo "$(TORCH)" > $(TORCH_FILE)
 	touch $(STAMP)
-
-comma := ,
 
 # A new .venv from a supported Python, or a clear stop.
 new-venv:
@@ -49,8 +49,8 @@ new-venv:
 	  echo "constraints.txt are tested on those. Install one (python.org, your package manager, pyenv), or name it:" >&2; \
 	  echo "  make $(GOAL) PYTHON=/path/to/python3.12" >&2; \
 	  exit 1; fi
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 13) else \
-	  f"error: PYTHON=$(PYTHON) ($(origin PYTHON)) is Python {v[0]}.{v[1]}; the pinned versions in constraints.txt are tested on 3.11, 3.12 and 3.13")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if $(SUPPORTED) else \
+	  f"error: PYTHON=$(PYTHON) ($(origin PYTHON)) is Python {sys.version.split()[0]}; $(TESTED_ON)")'
 	$(PYTHON) -m venv $(VENV)
 
 install: $(STAMP)

@@ -437,7 +437,6 @@ def test_tokenizer_options_and_unicode():
     refused(lambda: tokenizer.decode([5, None]), ValueError, "None")
 
 
-
 def pretend_missing(monkeypatch, package: str) -> None:
     """Make `import package` (and importlib's find_spec) fail as if it were not installed."""
     for name in [name for name in sys.modules if name == package or name.startswith(package + ".")]:
