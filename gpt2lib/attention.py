@@ -1,6 +1,10 @@
 # GENERATED FILE, edit the notebook instead.
 # Source: notebooks/02_causal_self_attention.ipynb. Regenerate with `make export`.
 
+__all__ = ["reference_attention", "CausalSelfAttention"]
+
+
+# %% notebooks/02_causal_self_attention.ipynb, cell 11
 import math
 
 import torch
@@ -8,9 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from gpt2lib.scaffold import GPTConfig
-from gpt2lib.validation import check_config, check_hidden_states
 
 
+# %% notebooks/02_causal_self_attention.ipynb, cell 12
 def reference_attention(q, k, v, dropout_p: float = 0.0):
     """Causal scaled dot-product attention, written out step by step.
 
@@ -25,15 +29,14 @@ def reference_attention(q, k, v, dropout_p: float = 0.0):
     return weights @ v, weights  # (..., T, head_dim), (..., T, T)
 
 
+# %% notebooks/02_causal_self_attention.ipynb, cell 21
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention: (B, T, emb_dim) -> (B, T, emb_dim)."""
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
-        check_config(cfg)  # gpt2lib/validation.py; it refuses an emb_dim that n_heads does not divide
         self.n_heads = cfg.n_heads
         self.head_dim = cfg.emb_dim // cfg.n_heads
-        self.context_length = cfg.context_length
         self.dropout = cfg.dropout  # on the attention weights, during training only
         self.qkv = nn.Linear(cfg.emb_dim, 3 * cfg.emb_dim, bias=cfg.qkv_bias)  # fused q, k, v
         self.out_proj = nn.Linear(cfg.emb_dim, cfg.emb_dim)
@@ -46,7 +49,6 @@ class CausalSelfAttention(nn.Module):
         return t.transpose(1, 2).flatten(2)  # (B, nh, T, hd) -> (B, T, nh, hd) -> (B, T, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
-        check_hidden_states(x, self.qkv.weight, self.context_length)  # gpt2lib/validation.py
         q, k, v = self.qkv(x).chunk(3, dim=-1)  # (B, T, 3C) -> 3 x (B, T, C)
         q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)  # (B, nh, T, hd)
         dropout_p = self.dropout if self.training else 0.0

@@ -1,6 +1,13 @@
 # GENERATED FILE, edit the notebook instead.
 # Source: notebooks/07_generating_text_fast.ipynb. Regenerate with `make export`.
 
+__all__ = [
+    "default_device", "pick_next_token", "LayerKVCache", "KVCache", "attention_with_cache",
+    "forward_with_cache", "linear", "attend_one_token", "decode_step", "extend", "generate",
+]
+
+
+# %% notebooks/07_generating_text_fast.ipynb, cell 3
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -9,11 +16,12 @@ from gpt2lib.attention import CausalSelfAttention
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
 from gpt2lib.validation import (
-    check_cache, check_cache_size, check_generate_call, check_generator, check_logits, check_sampling_options,
-    check_scaled_logits, check_token_ids,
+    check_cache, check_cache_size, check_generate_call, check_generator, check_logits, check_model_input,
+    check_sampling_options, check_scaled_logits,
 )
 
 
+# %% notebooks/07_generating_text_fast.ipynb, cell 5
 def default_device() -> torch.device:
     """The fastest device available: CUDA, then Apple's MPS, then the CPU."""
     if torch.cuda.is_available():
@@ -23,6 +31,7 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+# %% notebooks/07_generating_text_fast.ipynb, cell 12
 def pick_next_token(logits: torch.Tensor, temperature: float = 0.0, top_k: int | None = None,
                     top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Choose one token per row of logits (B, vocab_size) -> (B, 1).
@@ -51,6 +60,7 @@ def pick_next_token(logits: torch.Tensor, temperature: float = 0.0, top_k: int |
     return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
 
 
+# %% notebooks/07_generating_text_fast.ipynb, cell 21
 class LayerKVCache:
     """The keys and values one attention layer has seen, in buffers allocated once for max_len tokens."""
 
@@ -70,6 +80,7 @@ class LayerKVCache:
         return self.keys[:, :, :end], self.values[:, :, :end]
 
 
+# %% notebooks/07_generating_text_fast.ipynb, cell 25
 class KVCache:
     """One LayerKVCache per block of a model with configuration cfg."""
 
@@ -86,6 +97,7 @@ class KVCache:
         return self.layers[i]
 
 
+# %% notebooks/07_generating_text_fast.ipynb, cell 29
 def attention_with_cache(attn: CausalSelfAttention, x: torch.Tensor, cache: LayerKVCache) -> torch.Tensor:
     """attn(x) for new tokens x (B, T, C) that follow the cache.length tokens already in cache."""
     q, k, v = attn.qkv(x).chunk(3, dim=-1)  # 3 x (B, T, C)
@@ -98,6 +110,7 @@ def attention_with_cache(attn: CausalSelfAttention, x: torch.Tensor, cache: Laye
     return attn.out_proj(attn.merge_heads(y))  # (B, T, C)
 
 
+# %% notebooks/07_generating_text_fast.ipynb, cell 33
 def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
     """model(idx) for new token ids (B, T) that follow the tokens in cache -> logits (B, T, vocab_size).
 
@@ -105,7 +118,7 @@ def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> to
     and values to cache.
     """
     check_cache(cache, model, idx)  # the cache fits this model and batch; the model is in eval mode
-    check_token_ids(idx, model.cfg, device=model.tok_emb.weight.device)  # both checks: gpt2lib/validation.py
+    check_model_input(idx, model.cfg, model.tok_emb.weight.device)  # as in GPTModel.forward (gpt2lib/validation.py)
     past, T = cache.length, idx.shape[1]
     if past + T > model.cfg.context_length:
         raise ValueError(f"{past} cached + {T} new tokens exceed the context length ({model.cfg.context_length})")
@@ -117,20 +130,17 @@ def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> to
     return model.out_head(model.final_norm(x))  # (B, T, vocab_size)
 
 
-def linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """layer(x) for a single vector x (in,) -> (out,), with one matrix-vector product; for rows x (..., in), F.linear."""
-    if x.dim() != 1:
-        return F.linear(x, layer.weight, layer.bias)  # (..., in) -> (..., out)
+# %% notebooks/07_generating_text_fast.ipynb, cell 46
+def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """layer(x), with one matrix-vector product when layer is a plain nn.Linear and x a single vector (in,)."""
+    if type(layer) is not nn.Linear or x.dim() != 1:
+        return layer(x)  # rows (..., in), or a wrapped layer (e.g. an adapter): the module itself
     if layer.bias is None:
         return torch.mv(layer.weight, x)  # (out, in) @ (in,) -> (out,)
     return torch.addmv(layer.bias, layer.weight, x)  # bias + weight @ x, in one kernel
 
 
-def layer_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """norm(x) for a LayerNorm of notebook 03, without its input checks."""
-    return F.layer_norm(x, norm.weight.shape, norm.weight, norm.bias, norm.eps)
-
-
+# %% notebooks/07_generating_text_fast.ipynb, cell 47
 def attend_one_token(attn: CausalSelfAttention, x: torch.Tensor, cache: LayerKVCache) -> torch.Tensor:
     """attention_with_cache for one new token per row: x (B, C), or (C,) when B = 1 -> the same shape."""
     qkv = linear(attn.qkv, x).view(-1, 3, attn.n_heads, 1, attn.head_dim)  # (B, 3, nh, 1, hd)
@@ -139,10 +149,11 @@ def attend_one_token(attn: CausalSelfAttention, x: torch.Tensor, cache: LayerKVC
     return linear(attn.out_proj, y.view(x.shape))  # heads side by side again: (B, C) or (C,)
 
 
+# %% notebooks/07_generating_text_fast.ipynb, cell 48
 def decode_step(model: GPTModel, next_ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
     """forward_with_cache(model, next_ids, cache) for one new token per row: next_ids (B, 1) -> logits (B, 1, vocab_size)."""
     check_cache(cache, model, next_ids)  # the same checks as forward_with_cache (gpt2lib/validation.py)
-    check_token_ids(next_ids, model.cfg, device=model.tok_emb.weight.device)
+    check_model_input(next_ids, model.cfg, model.tok_emb.weight.device)
     position = cache.length
     if next_ids.shape[1] != 1 or position >= model.cfg.context_length:
         raise ValueError(f"decode_step takes one new token per row within the context ({model.cfg.context_length}); "
@@ -151,13 +162,14 @@ def decode_step(model: GPTModel, next_ids: torch.Tensor, cache: KVCache) -> torc
     if x.shape[0] == 1:
         x = x[0]  # (C,): a single vector, so that every linear layer is one matrix-vector product
     for block, layer_cache in zip(model.blocks, cache.layers):
-        x = x + attend_one_token(block.attn, layer_norm(block.norm1, x), layer_cache)
-        hidden = F.gelu(linear(block.mlp.fc, layer_norm(block.norm2, x)), approximate=block.mlp.act.approximate)
+        x = x + attend_one_token(block.attn, block.norm1(x), layer_cache)
+        hidden = block.mlp.act(linear(block.mlp.fc, block.norm2(x)))  # (4C,) or (B, 4C)
         x = x + linear(block.mlp.proj, hidden)  # (C,) or (B, C)
-    logits = linear(model.out_head, layer_norm(model.final_norm, x))  # (vocab_size,) or (B, vocab_size)
+    logits = linear(model.out_head, model.final_norm(x))  # (vocab_size,) or (B, vocab_size)
     return logits.view(next_ids.shape[0], 1, -1)  # (B, 1, vocab_size)
 
 
+# %% notebooks/07_generating_text_fast.ipynb, cell 55
 def extend(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature: float, top_k: int | None,
            top_p: float | None, eos_id: int | None, generator: torch.Generator | None, use_cache: bool) -> torch.Tensor:
     """The loop of generate(), for a model already in eval mode."""
@@ -184,6 +196,7 @@ def extend(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature:
     return idx
 
 
+# %% notebooks/07_generating_text_fast.ipynb, cell 57
 @torch.no_grad()
 def generate(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
              top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,

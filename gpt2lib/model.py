@@ -1,6 +1,10 @@
 # GENERATED FILE, edit the notebook instead.
 # Source: notebooks/05_transformer_block_and_model.ipynb. Regenerate with `make export`.
 
+__all__ = ["TransformerBlock", "init_gpt2_weights", "GPTModel", "generate_simple"]
+
+
+# %% notebooks/05_transformer_block_and_model.ipynb, cell 6
 import math
 
 import torch
@@ -10,15 +14,15 @@ from gpt2lib.attention import CausalSelfAttention
 from gpt2lib.feedforward import FeedForward
 from gpt2lib.layernorm import LayerNorm
 from gpt2lib.scaffold import GPTConfig, GPTScaffold
-from gpt2lib.validation import check_config, check_eval_mode, check_flag, check_generate_call
+from gpt2lib.validation import check_eval_mode, check_flag, check_generate_call, check_model_input
 
 
+# %% notebooks/05_transformer_block_and_model.ipynb, cell 7
 class TransformerBlock(nn.Module):
     """GPT-2's pre-LN block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
-        check_config(cfg)  # gpt2lib/validation.py
         self.norm1 = LayerNorm(cfg.emb_dim)
         self.attn = CausalSelfAttention(cfg)
         self.norm2 = LayerNorm(cfg.emb_dim)
@@ -31,6 +35,7 @@ class TransformerBlock(nn.Module):
         return x
 
 
+# %% notebooks/05_transformer_block_and_model.ipynb, cell 15
 def init_gpt2_weights(model: GPTScaffold) -> None:
     """GPT-2's initialization, in place.
 
@@ -52,6 +57,7 @@ def init_gpt2_weights(model: GPTScaffold) -> None:
         nn.init.normal_(block.mlp.proj.weight, mean=0.0, std=residual_std)
 
 
+# %% notebooks/05_transformer_block_and_model.ipynb, cell 17
 class GPTModel(GPTScaffold):
     """GPT-2: token ids (B, T) -> next-token logits (B, T, vocab_size).
 
@@ -71,11 +77,26 @@ class GPTModel(GPTScaffold):
     def make_final_norm(self, cfg: GPTConfig) -> nn.Module:
         return LayerNorm(cfg.emb_dim)
 
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Map token ids (B, T) to next-token logits (B, T, vocab_size).
+
+        One cheap guard first: the ids' shape, dtype, length and device, and on the CPU their range.
+        On a GPU the range is not read back (that would wait for the GPU at every call): an id out of
+        range stops there with PyTorch's device-side assertion instead.
+        """
+        check_model_input(idx, self.cfg, self.tok_emb.weight.device)  # gpt2lib/validation.py
+        positions = torch.arange(idx.shape[1], device=idx.device)  # 0, 1, ..., T-1
+        x = self.drop(self.tok_emb(idx) + self.pos_emb(positions))  # (B, T, C) + (T, C) -> (B, T, C)
+        for block in self.blocks:
+            x = block(x)  # (B, T, C)
+        return self.out_head(self.final_norm(x))  # (B, T, vocab_size)
+
     @property
     def weights_tied(self) -> bool:
         return self.out_head.weight is self.tok_emb.weight
 
 
+# %% notebooks/05_transformer_block_and_model.ipynb, cell 31
 @torch.no_grad()
 def generate_simple(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
                     top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:

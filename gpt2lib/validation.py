@@ -1,4 +1,9 @@
-"""Checks of user input, written by hand: no notebook teaches them, every module uses them.
+"""Checks of user input at the library's doors, written by hand: no notebook teaches them.
+
+The doors are where a user's data enters: GPTConfig, GPTModel.forward (one cheap guard),
+generate/generate_simple and pick_next_token, the KV cache, the weight loaders (gpt2lib.hf) and
+the tokenizer; the trainer and the training command check theirs in gpt2lib/training/validation.py.
+The layers themselves carry no checks, so the code the notebooks teach is the math.
 
 Each check raises a clear error that names the argument, the value and what is allowed,
 before any work is done, so that a refused call changes nothing. Types are checked by what an
@@ -68,12 +73,6 @@ def check_flag(value, name: str) -> None:
         raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
-def check_layer_norm_args(emb_dim, eps) -> None:
-    """Refuse a LayerNorm width or epsilon that cannot be right."""
-    if not is_int(emb_dim) or emb_dim < 1:
-        raise ValueError(f"emb_dim must be a positive integer, got {emb_dim!r}")
-    if not is_real(eps) or not 0 <= eps < math.inf:
-        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
 
 
 def check_device(device, name: str = "device") -> torch.device:
@@ -123,9 +122,12 @@ def check_eval_mode(model) -> None:
 
 # --- tensors -------------------------------------------------------------------------------------
 
-def check_token_ids(idx, cfg, name: str = "token ids", within_context: bool = True, device=None) -> None:
-    """Refuse anything but a non-empty (batch, seq_len) integer tensor of ids in 0..vocab_size-1 (on device)."""
-    check_config(cfg)
+def check_token_ids(idx, cfg, name: str = "token ids", within_context: bool = True, device=None,
+                    check_range: bool = True) -> None:
+    """Refuse anything but a non-empty (batch, seq_len) integer tensor of ids in 0..vocab_size-1 (on device).
+
+    check_range=False skips the range, the one check that reads the ids' values (a host-device sync on a GPU).
+    """
     if not isinstance(idx, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (batch, seq_len), got {type(idx).__name__}")
     if idx.dtype not in (torch.long, torch.int32):
@@ -142,39 +144,27 @@ def check_token_ids(idx, cfg, name: str = "token ids", within_context: bool = Tr
         raise ValueError(f"{name} are on {idx.device} but the model is on {device}: use idx.to({str(device)!r})")
     if within_context and idx.shape[1] > cfg.context_length:
         raise ValueError(f"sequence of {idx.shape[1]} tokens is longer than the context length ({cfg.context_length})")
+    if not check_range:
+        return
     low, high = idx.min().item(), idx.max().item()
     if low < 0 or high >= cfg.vocab_size:
         bad = low if low < 0 else high
         raise ValueError(f"token id {bad} is out of range for vocab_size {cfg.vocab_size} (valid: 0..{cfg.vocab_size - 1})")
 
 
-def check_features(x, width: int, weight: torch.Tensor, name: str = "input") -> None:
-    """Refuse a layer input that is not a non-empty float tensor (..., width) of the weights' dtype and device."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (..., {width}), got {type(x).__name__}")
-    if x.dim() == 0 or x.shape[-1] != width or x.numel() == 0:
-        raise ValueError(f"{name} must be a non-empty tensor of shape (..., {width}), got {tuple(x.shape)}")
-    if x.dtype != weight.dtype:
-        raise TypeError(f"{name} has dtype {x.dtype} but the layer's weights are {weight.dtype}: use x.to({weight.dtype})")
-    if x.device != weight.device:
-        raise ValueError(f"{name} is on {x.device} but the layer's weights are on {weight.device}")
+def check_model_input(idx, cfg, device: torch.device) -> None:
+    """GPTModel.forward's guard: shape, dtype, length and device of the ids; their range only on the CPU.
+
+    Reading a GPU tensor's values makes the CPU wait for the GPU, at every forward pass: there, an id out of
+    range is left to PyTorch's own device-side assertion.
+    """
+    check_token_ids(idx, cfg, device=device, check_range=idx.device.type == "cpu" if isinstance(idx, torch.Tensor) else True)
 
 
-def check_hidden_states(x, weight: torch.Tensor, context_length: int) -> None:
-    """Refuse an attention input that is not a (batch, seq_len, emb_dim) tensor fitting the layer."""
-    emb_dim = weight.shape[1]
-    check_features(x, emb_dim, weight)
-    if x.dim() != 3:
-        raise ValueError(f"input must have shape (batch, seq_len, {emb_dim}), got {tuple(x.shape)}")
-    if x.shape[1] > context_length:
-        raise ValueError(f"sequence of {x.shape[1]} tokens is longer than the context length ({context_length})")
 
 
-def check_float_tensor(x, name: str = "input") -> None:
-    """Refuse anything but a floating-point tensor."""
-    if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
-        what = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {what}")
+
+
 
 
 # --- sampling and generation ---------------------------------------------------------------------

@@ -1,8 +1,8 @@
-"""What every exercise test file uses: the blank stub of a student copy, and a check that must fail with a hint."""
+"""What the exercise tests use: the blank stub of a student copy, and a check that must fail with a hint."""
 
 import pytest
 
-from gpt2lib.checks import ExerciseError
+from gpt2lib_exercises import ExerciseError
 
 
 def stub(*args, **kwargs):

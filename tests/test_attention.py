@@ -109,16 +109,8 @@ def test_indivisible_width_names_both_numbers(emb_dim, n_heads):
         CausalSelfAttention(GPTConfig(emb_dim=emb_dim, n_heads=n_heads))
 
 
-def test_too_long_input_is_refused():
-    cfg = CONFIGS[0]
-    with pytest.raises(ValueError, match="9 tokens is longer than the context length \\(8\\)"):
-        make(cfg)(torch.randn(1, 9, cfg.emb_dim))
-
-
-def test_wrong_width_is_refused():
-    with pytest.raises(ValueError, match=r"input must be a non-empty tensor of shape \(\.\.\., 8\)"):
+def test_the_layer_carries_no_checks_and_a_wrong_width_fails_in_pytorch():
+    """Input is checked at the library's doors (GPTModel, generate, ...), not in the layers: the taught
+    forward is the math. A wrong width still cannot pass silently: PyTorch's matrix product refuses it."""
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         make(CONFIGS[0])(torch.randn(1, 3, 9))
-    with pytest.raises(ValueError, match=r"input must have shape \(batch, seq_len, 8\)"):
-        make(CONFIGS[0])(torch.randn(3, 8))
-    with pytest.raises(TypeError, match="dtype torch.float64"):
-        make(CONFIGS[0])(torch.randn(1, 3, 8, dtype=torch.float64))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpt2lib.training import load_checkpoint
+from gpt2lib.training.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc as on Linux")
 

@@ -14,7 +14,7 @@ from gpt2lib import (
     CheckpointMismatchError, GPTConfig, GPTModel, GPTScaffold, KVCache, config_from_hf, forward_with_cache,
     from_pretrained, generate, get_tokenizer, load_hf_weights, model_from_hf, pick_next_token,
 )
-from gpt2lib.hf_checkpoint import CheckpointFileError, load_checkpoint_file
+from gpt2lib.hf.files import WeightFileError, load_weight_file
 
 GPT2LIB = Path(__file__).resolve().parent.parent / "gpt2lib"
 TINY = GPTConfig(vocab_size=61, context_length=10, emb_dim=16, n_heads=2, n_layers=2, dropout=0.0)
@@ -24,7 +24,7 @@ HF_SMALL = dict(n_embd=16, n_layer=2, n_head=2, n_positions=10, vocab_size=61)
 def raised_by_gpt2lib(error_info) -> bool:
     """The innermost frame that raised is in gpt2lib's own code."""
     frames = traceback.extract_tb(error_info.tb)
-    return Path(frames[-1].filename).resolve().parent == GPT2LIB
+    return Path(frames[-1].filename).resolve().is_relative_to(GPT2LIB)
 
 
 def refused(call, error=(TypeError, ValueError), match=None):
@@ -76,9 +76,8 @@ def test_impossible_configs_are_refused_naming_the_field(field, value):
     (torch.tensor([[-1, 3]]), ValueError, "token id -1 is out of range"),
     (torch.zeros(1, 11, dtype=torch.long), ValueError, "longer than the context length"),
 ])
-def test_bad_token_ids_are_refused_by_every_model(tiny, ids, error, match):
+def test_bad_token_ids_are_refused_by_the_model(tiny, ids, error, match):
     refused(lambda: tiny(ids), error, match)
-    refused(lambda: GPTScaffold(TINY)(ids), error, match)
 
 
 def test_int32_ids_give_the_same_logits_as_long(tiny):
@@ -231,12 +230,12 @@ def test_unreadable_weight_files_are_named_with_what_is_wrong(tmp_path):
     }
     for name, (content, match) in cases.items():
         path = write_weights(tmp_path, name, content)
-        message = refused(lambda: load_checkpoint_file(path), CheckpointFileError, match)
+        message = refused(lambda: load_weight_file(path), WeightFileError, match)
         assert name in message
-    refused(lambda: load_checkpoint_file(tmp_path / "absent.safetensors"), CheckpointFileError, "does not exist")
+    refused(lambda: load_weight_file(tmp_path / "absent.safetensors"), WeightFileError, "does not exist")
     model = GPTModel(config_from_hf(random_hf().config))
     before = snapshot(model)
-    refused(lambda: load_hf_weights(model, tmp_path / "truncated.safetensors"), CheckpointFileError)
+    refused(lambda: load_hf_weights(model, tmp_path / "truncated.safetensors"), WeightFileError)
     assert unchanged(model, before)
 
 
@@ -259,12 +258,12 @@ def test_config_from_hf_names_a_missing_key(missing):
 def test_from_pretrained_refuses_a_directory_without_config(tmp_path):
     random_hf().save_pretrained(tmp_path)
     (tmp_path / "config.json").unlink()
-    refused(lambda: from_pretrained(str(tmp_path)), CheckpointFileError, "has no config.json")
+    refused(lambda: from_pretrained(str(tmp_path)), WeightFileError, "has no config.json")
 
 
 def test_from_pretrained_refuses_a_directory_without_weights(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(GPT2Config(**HF_SMALL).to_dict()))
-    refused(lambda: from_pretrained(str(tmp_path)), CheckpointFileError, "has no weights")
+    refused(lambda: from_pretrained(str(tmp_path)), WeightFileError, "has no weights")
 
 
 def test_from_pretrained_refuses_bad_arguments(tmp_path):
@@ -326,7 +325,7 @@ def test_encode_refuses_bytes_and_explains_end_of_text():
 
 
 def test_huge_but_finite_weights_are_not_mistaken_for_infinite():
-    from gpt2lib.hf_checkpoint import tensor_problem
+    from gpt2lib.hf.files import tensor_problem
 
     assert tensor_problem(torch.tensor([3e38, 3e38])) is None  # their sum overflows, the values do not
     assert "NaN" in tensor_problem(torch.tensor([1.0, float("nan")]))
@@ -382,14 +381,14 @@ def test_sharded_index_may_not_point_outside_its_directory(tmp_path):
     (target / "config.json").write_text((tmp_path / "good" / "config.json").read_text())
     index = {"weight_map": {"transformer.wte.weight": "../good/model.safetensors"}}
     (target / "model.safetensors.index.json").write_text(json.dumps(index))
-    refused(lambda: from_pretrained(str(target)), CheckpointFileError, "outside its directory")
+    refused(lambda: from_pretrained(str(target)), WeightFileError, "outside its directory")
 
 
 def test_a_text_file_named_bin_is_a_file_error(tmp_path):
     path = tmp_path / "pytorch_model.bin"
     path.write_text("101 this is not a weight file\n")
-    refused(lambda: load_checkpoint_file(path), CheckpointFileError, "pytorch_model.bin")
-    refused(lambda: load_checkpoint_file(None), TypeError, "path")
+    refused(lambda: load_weight_file(path), WeightFileError, "pytorch_model.bin")
+    refused(lambda: load_weight_file(None), TypeError, "path")
 
 
 def test_sampling_edge_cases():
@@ -420,13 +419,14 @@ def test_presets_and_helpers_refuse_wrong_arguments():
         refused(lambda: find_placeholders(bad), TypeError, "nn.Module")
 
 
-def test_layers_refuse_inputs_of_the_wrong_width_dtype_or_kind():
-    from gpt2lib import GELU, FeedForward, LayerNorm, TransformerBlock
+def test_layers_carry_no_checks_and_leave_bad_input_to_pytorch():
+    """Layers are the taught math: bad input fails inside PyTorch, not silently, and not in a gpt2lib check."""
+    from gpt2lib import FeedForward, LayerNorm
 
-    refused(lambda: LayerNorm(16)(torch.randn(2, 8)), ValueError, r"\(\.\.\., 16\)")
-    refused(lambda: FeedForward(TINY)(torch.randn(2, 3, 16, dtype=torch.float64)), TypeError, "float64")
-    refused(lambda: TransformerBlock(None), TypeError, "GPTConfig")
-    refused(lambda: GELU()(torch.tensor([1, 2])), TypeError, "floating-point")
+    with pytest.raises(RuntimeError):
+        LayerNorm(16)(torch.randn(2, 8))
+    with pytest.raises(RuntimeError):
+        FeedForward(TINY)(torch.randn(2, 3, 16, dtype=torch.float64))
 
 
 def test_tokenizer_options_and_unicode():
@@ -451,13 +451,13 @@ def test_from_pretrained_without_transformers_says_how_to_install_it(monkeypatch
 
 def test_safetensors_files_without_safetensors_say_how_to_install_it(monkeypatch, tmp_path):
     from gpt2lib import train
-    from gpt2lib.training import export_hf
+    from gpt2lib.hf.export import export_hf
 
     pretend_missing(monkeypatch, "safetensors")
     refused(lambda: export_hf(GPTModel(TINY), tmp_path / "model"), ImportError, r"pip install 'gpt2lib\[hf\]'")
     assert not (tmp_path / "model" / "model.safetensors").exists()
     (tmp_path / "weights.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
-    refused(lambda: load_checkpoint_file(tmp_path / "weights.safetensors"), ImportError, r"pip install 'gpt2lib\[hf\]'")
+    refused(lambda: load_weight_file(tmp_path / "weights.safetensors"), ImportError, r"pip install 'gpt2lib\[hf\]'")
     with pytest.raises(SystemExit, match=r"gpt2lib\[hf\]"):  # before training, not after it
         train.main(["--steps", "1", "--out", str(tmp_path / "run")])
     assert not (tmp_path / "run").exists()

@@ -78,3 +78,53 @@ def test_module_named_twice_is_refused(tmp_path):
     write_notebook(notebook, ["#| default_exp one", "#| default_exp two"])
     with pytest.raises(ExportError, match="a second"):
         exporter.read_notebook(notebook)
+
+
+def test_a_dotted_module_name_writes_into_a_package_with_all_and_cell_markers(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "gpt2lib" / "pkg").mkdir(parents=True)
+    (tmp_path / "gpt2lib" / "pkg" / "__init__.py").write_text("")
+    write_notebook(tmp_path / "notebooks" / "01_x.ipynb", [
+        "#| default_exp pkg.first", "#| export\nimport math\n\nA = 1\n_HIDDEN = 2", "#| export pkg.second\ndef f():\n    pass",
+    ])
+    planned = exporter.plan_export(tmp_path)
+    first, second = tmp_path / "gpt2lib/pkg/first.py", tmp_path / "gpt2lib/pkg/second.py"
+    assert set(planned) == {first, second}
+    assert '__all__ = ["A"]' in planned[first]  # helpers (_HIDDEN) and imports (math) are not public
+    assert '__all__ = ["f"]' in planned[second] and "A = 1" not in planned[second]
+    assert "# %% notebooks/01_x.ipynb, cell 1\nimport math" in planned[first]
+    exporter.export(tmp_path)
+    assert first.read_text() == planned[first] and exporter.out_of_sync(tmp_path) == []
+
+
+def test_patch_functions_become_methods_in_the_class_body(tmp_path):
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, [
+        "#| default_exp demo",
+        "#| export\nclass Runner:\n    def __init__(self):\n        self.n = 0",
+        "#| export\n@patch\ndef step(self: Runner, k: int = 1) -> int:\n    self.n += k\n    return self.n\n\n\n"
+        "@patch\n@classmethod\ndef fresh(cls: Runner) -> 'Runner':\n    return cls()\n\n\nAFTER = 1",
+    ])
+    text = exporter.render(exporter.read_notebook(notebook), tmp_path)
+    assert "@patch\n" not in text and "self: Runner" not in text and "cls: Runner" not in text
+    namespace = {}
+    exec(text, namespace)  # the class works on its own, with both methods defined in its body
+    runner = namespace["Runner"].fresh()
+    assert runner.step(2) == 2 and runner.step() == 3
+    assert text.index("def step") < text.index("AFTER = 1")
+    assert namespace["__all__"] == ["Runner", "AFTER"]
+
+
+def test_a_patch_for_a_class_the_module_does_not_define_is_refused(tmp_path):
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, ["#| default_exp demo", "#| export\n@patch\ndef step(self: Missing):\n    pass"])
+    with pytest.raises(ExportError, match="Missing"):
+        exporter.render(exporter.read_notebook(notebook), tmp_path)
+
+
+def test_a_module_written_by_two_notebooks_is_refused(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    write_notebook(tmp_path / "notebooks" / "01_a.ipynb", ["#| default_exp shared", "#| export\nA = 1"])
+    write_notebook(tmp_path / "notebooks" / "02_b.ipynb", ["#| default_exp other", "#| export shared\nB = 1"])
+    with pytest.raises(ExportError, match="already exported by 01_a.ipynb"):
+        exporter.plan_export(tmp_path)

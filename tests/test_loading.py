@@ -11,8 +11,8 @@ from gpt2lib import (
     CheckpointMismatchError, GPTModel, WeightsUnavailableError, config_from_hf, from_pretrained, generate,
     hf_weight_mapping, load_hf_model, load_hf_weights,
 )
-from gpt2lib.hf_checkpoint import load_checkpoint_file
-from gpt2lib.pretrained import hub_reachable
+from gpt2lib.hf.files import load_weight_file
+from gpt2lib.hf.hub import hub_reachable
 
 SMALL = dict(n_embd=48, n_layer=2, n_head=6, n_positions=20, vocab_size=50257)
 
@@ -102,8 +102,8 @@ def test_wrong_shapes_are_refused_naming_every_key_and_the_model_is_untouched():
         load_hf_weights(model, wrong)
     message = str(error.value)
     assert "nothing was loaded" in message
-    assert "transformer.h.1.mlp.c_fc.weight: checkpoint has (96, 24) after transposing, model's blocks.1.mlp.fc.weight needs (192, 48)" in message
-    assert "transformer.wte.weight: checkpoint has (50257, 24), model's tok_emb.weight needs (50257, 48)" in message
+    assert "transformer.h.1.mlp.c_fc.weight: the weights have (96, 24) after transposing, model's blocks.1.mlp.fc.weight needs (192, 48)" in message
+    assert "transformer.wte.weight: the weights have (50257, 24), model's tok_emb.weight needs (50257, 48)" in message
     assert_unchanged(model, before)
 
 
@@ -149,9 +149,9 @@ def test_pickled_objects_are_never_unpickled(tmp_path):
     path = tmp_path / "evil.bin"
     torch.save({"transformer.wte.weight": NotATensor()}, path)
     with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
-        load_checkpoint_file(path)
+        load_weight_file(path)
     with pytest.raises(ValueError, match="unsupported weight file"):
-        load_checkpoint_file(tmp_path / "weights.pkl")
+        load_weight_file(tmp_path / "weights.pkl")
 
 
 def test_from_pretrained_reads_a_local_directory_offline(tmp_path):

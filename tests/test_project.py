@@ -1,4 +1,4 @@
-"""The project's own files agree with each other: install pins, conda env, CI and README."""
+"""The project's own files agree with each other: install pins, conda env, CI, README and site pages."""
 
 import re
 import tomllib
@@ -62,10 +62,49 @@ def test_pytest_runs_nbval_strictly_over_the_notebooks():
     assert "--nbval " in options["addopts"] + " " and "--nbval-lax" not in options["addopts"]
 
 
-def test_the_site_pages_cut_the_readme_at_headings_it_has():
-    """make site includes README sections between headings; renaming one would break the site build."""
-    markers = re.findall(r'^:(?:start-after|end-before): "(.+)"$', "".join(
-        page.read_text() for page in sorted((ROOT / "site").glob("*.md"))), flags=re.M)
-    readme_lines = (ROOT / "README.md").read_text().splitlines()
-    assert len(markers) >= 5
-    assert [marker for marker in markers if marker not in readme_lines] == []
+MARKDOWN_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+FENCED_CODE = re.compile(r"^```.*?^```", flags=re.M | re.S)
+
+
+def local_links(path: Path) -> list[str]:
+    """The link and image targets of a Markdown file that are files of this repository (code blocks left out)."""
+    text = FENCED_CODE.sub("", path.read_text(encoding="utf-8"))
+    targets = [target.split("#")[0] for target in MARKDOWN_LINK.findall(text)]
+    return [target for target in targets if target and not re.match(r"[a-z]+:", target)]
+
+
+def test_the_readme_is_a_front_door_whose_links_all_resolve():
+    readme = ROOT / "README.md"
+    assert len(readme.read_text().splitlines()) <= 200, "the README is the front door: move details to a page in site/"
+    links = local_links(readme)
+    assert [link for link in links if not (ROOT / link).exists()] == []
+    assert {f"site/{page.name}" for page in (ROOT / "site").glob("*.md") if page.name != "index.md"} <= set(links)
+
+
+def test_the_site_pages_link_to_files_that_exist():
+    """In site/, a link starting with / means the repository's root (on GitHub and on the site alike)."""
+    broken = []
+    for page in sorted((ROOT / "site").glob("*.md")):
+        for link in local_links(page):
+            target = ROOT / link.lstrip("/") if link.startswith("/") else page.parent / link
+            if not target.exists():
+                broken.append(f"{page.name}: {link}")
+    assert broken == []
+
+
+def test_every_site_page_is_in_the_navigation():
+    """A page of site/ left out of index.md's tables of contents would be built, but no menu would reach it."""
+    index = (ROOT / "site" / "index.md").read_text()
+    toctrees = re.findall(r"^```\{toctree\}\n(.*?)^```", index, flags=re.M | re.S)
+    entries = {line.strip() for tree in toctrees for line in tree.splitlines() if line.strip() and ":" not in line}
+    pages = {page.stem for page in (ROOT / "site").glob("*.md")} - {"index"}
+    assert pages - entries == set(), "add these pages to a toctree in site/index.md"
+    assert {"notebooks/[0-9]*", "notebooks/exercises/[0-9]*"} <= entries
+    assert {entry for entry in entries - pages if "*" not in entry} == set(), "a toctree names a page that is gone"
+
+
+def test_the_front_doors_list_every_notebook():
+    readme, index = (ROOT / "README.md").read_text(), (ROOT / "site" / "index.md").read_text()
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        assert f"(notebooks/{notebook.name})" in readme, f"README.md does not list {notebook.name}"
+        assert f"(/notebooks/{notebook.name})" in index, f"site/index.md does not list {notebook.name}"

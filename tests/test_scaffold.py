@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from gpt2lib import GPT2_PRESETS, GPTConfig, GPTScaffold, count_parameters, find_placeholders
+from gpt2lib import GPT2_PRESETS, GPTConfig, GPTModel, GPTScaffold, count_parameters, find_placeholders
 
 TINY = GPTConfig(vocab_size=97, context_length=16, emb_dim=24, n_heads=4, n_layers=3, dropout=0.0)
 
@@ -83,6 +83,7 @@ def test_same_seed_same_weights():
         ([[1, 2]], TypeError, "torch.Tensor"),
     ],
 )
-def test_bad_input_is_refused_with_a_clear_message(idx, error, message):
+def test_bad_input_is_refused_by_the_model_with_a_clear_message(idx, error, message):
+    """GPTModel is a door and checks the ids; the scaffold, like every layer, carries no checks."""
     with pytest.raises(error, match=message):
-        GPTScaffold(TINY)(idx)
+        GPTModel(TINY)(idx)

@@ -15,13 +15,17 @@ import pytest
 import torch
 
 from gpt2lib import GPTConfig, GPTModel, from_pretrained
-from gpt2lib import train as train_command
-from gpt2lib.training import (
-    Trainer, TrainConfig, atomic_write, autocast_dtype, batches_for_step, chunked_cross_entropy, cpu_computes_bfloat16,
-    cross_entropy_loss, evaluate, export_hf, hf_state_dict, load_checkpoint, load_corpus, lr_at, make_optimizer,
-    param_groups, random_windows, step_generator, tokenize, train_step, train_val_split, windows_at,
+from gpt2lib.hf.convert import hf_state_dict
+from gpt2lib.hf.export import export_hf
+from gpt2lib.training import cli as train_command
+from gpt2lib.training.checkpoint import atomic_write, load_checkpoint
+from gpt2lib.training.data import (
+    batches_for_step, load_corpus, random_windows, step_generator, tokenize, train_val_split, windows_at,
 )
-from gpt2lib.training_checks import TrainingCheckpointError
+from gpt2lib.training.loss import chunked_cross_entropy, cross_entropy_loss
+from gpt2lib.training.optim import lr_at, make_optimizer, param_groups
+from gpt2lib.training.trainer import Trainer, TrainConfig, autocast_dtype, cpu_computes_bfloat16, evaluate, train_step
+from gpt2lib.training.validation import TrainingCheckpointError
 
 ROOT = Path(__file__).resolve().parent.parent
 GPT2LIB = ROOT / "gpt2lib"
@@ -181,7 +185,7 @@ def test_autocast_dtype_follows_the_precision_option():
 
 def test_bfloat16_is_not_chosen_when_torch_is_limited_to_avx2_kernels():
     # attention's bfloat16 kernel needs AVX-512: with ATEN_CPU_CAPABILITY=avx2 it fails, so "auto" must pick float32
-    code = ("import torch; from gpt2lib.training import autocast_dtype\n"
+    code = ("import torch; from gpt2lib.training.trainer import autocast_dtype\n"
             "print(autocast_dtype('cpu'))\n"
             "try:\n    autocast_dtype('cpu', 'bfloat16')\nexcept ValueError as error:\n    print(error)")
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
@@ -353,7 +357,7 @@ def test_resume_auto_starts_a_new_run_and_continues_a_saved_one(tmp_path, capsys
 
 def raised_by_gpt2lib(error_info) -> bool:
     """The innermost frame that raised is in gpt2lib's own code."""
-    return Path(traceback.extract_tb(error_info.tb)[-1].filename).resolve().parent == GPT2LIB
+    return GPT2LIB in Path(traceback.extract_tb(error_info.tb)[-1].filename).resolve().parents
 
 
 @pytest.mark.parametrize("call, match", [
@@ -380,7 +384,7 @@ def raised_by_gpt2lib(error_info) -> bool:
     (lambda d: Trainer(GPTModel(TINY), TINY_RUN, d[0], d[1][:5]), "val_data has 5 tokens"),
     (lambda d: Trainer(GPTModel(TINY), TINY_RUN, *d).fit(progress="yes"), "progress must be True or False"),
     (lambda d: Trainer(GPTModel(TINY), TINY_RUN, *d).fit(max_seconds=-1), "max_seconds"),
-    (lambda d: export_hf(GPTModel(TINY), GPT2LIB / "training.py"), "not a directory"),
+    (lambda d: export_hf(GPTModel(TINY), GPT2LIB / "train.py"), "not a directory"),
 ])
 def test_bad_arguments_get_clear_errors_from_gpt2lib(data, call, match):
     with pytest.raises((TypeError, ValueError), match=match) as info:
@@ -391,7 +395,7 @@ def test_bad_arguments_get_clear_errors_from_gpt2lib(data, call, match):
 def test_keeping_freed_memory_is_accepted_by_glibc_on_linux():
     if sys.platform != "linux" or os.confstr("CS_GNU_LIBC_VERSION") is None:
         pytest.skip("mallopt is glibc's")
-    code = "from gpt2lib.train import keep_freed_memory; print(keep_freed_memory())"  # in its own process
+    code = "from gpt2lib.training.cli import keep_freed_memory; print(keep_freed_memory())"  # in its own process
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "True", result.stderr
 

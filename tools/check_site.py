@@ -1,15 +1,20 @@
 """Check the built website in headless Chromium:  python tools/check_site.py [SCREENSHOT.png]
 
 Run after `make site`. The site in build/site/html is served on 127.0.0.1, and Chromium (Debian's
-`chromium` and `chromium-driver`, driven by selenium) opens one notebook page that has both math and
-figures. The checks:
+`chromium` and `chromium-driver`, driven by selenium) opens every page written in site/ (the home page,
+install, exercises, training, performance, design, contributing, ...) and one notebook page that has both
+math and figures. The checks:
 
-1. no page loads a script, stylesheet or font from another server (the site must work offline);
-2. MathJax, served from the site itself, typeset every formula on the page, without errors;
-3. every image on the page loaded, among them a figure from assets/ and a plot stored in a cell;
-4. the navigation lists the notebooks in series order, 01 to 08, then the exercise notebooks.
+1. no page refers to a script, stylesheet or font on another server, and no page opened loaded anything
+   from one (the site must work offline);
+2. each page opened loaded, MathJax (served from the site itself) typeset every formula on it without
+   errors, and every image on it loaded; the notebook page has formulas, a figure from assets/ and a
+   plot stored in a cell;
+3. the navigation lists every page of site/, and the notebooks in series order, 01 to 08, then the
+   exercise notebooks.
 
-A screenshot of the page around its first figure goes to SCREENSHOT.png (default build/site/screenshot.png).
+Screenshots: the notebook page, around its first figure, in SCREENSHOT.png (default
+build/site/screenshot.png), and each page of site/ in pages/ beside it.
 Exits with status 1 and one line per failed check, or 2 when Chromium is missing.
 """
 
@@ -79,51 +84,81 @@ def wait_for_mathjax(browser: webdriver.Chrome) -> None:
     browser.execute_async_script("MathJax.startup.promise.then(arguments[0], arguments[0])")
 
 
-def check_page(browser: webdriver.Chrome, base: str) -> list[str]:
-    """Open PAGE and check its math, images, navigation and what it loaded; return the failures."""
-    failures = []
-    browser.get(f"{base}/{PAGE}")
-    try:
-        wait_for_mathjax(browser)
-    except WebDriverException as error:  # timed out, or a script error
-        return [f"MathJax did not load or finish typesetting {PAGE} within 30 s ({type(error).__name__})"]
+def site_pages() -> list[str]:
+    """The pages written in site/, as the site names them: index, install, exercises, ..."""
+    return sorted(page.stem for page in (ROOT / "site").glob("*.md"))
 
+
+def open_page(browser: webdriver.Chrome, base: str, page: str) -> tuple[dict, list[str]]:
+    """Open page, wait for its math, and check what every page must satisfy; return its counts and failures."""
+    browser.get(f"{base}/{page}.html")
+    failures = []
+    if not browser.execute_script("return !!document.querySelector('article h1')"):
+        return {"formulas": 0, "typeset": 0, "images": []}, [f"{page}: no page with a title at {page}.html"]
+    if browser.execute_script("return !!document.querySelector('script[src*=\"mathjax\" i]')"):
+        try:
+            wait_for_mathjax(browser)
+        except WebDriverException as error:  # timed out, or a script error
+            failures.append(f"{page}: MathJax did not load or finish typesetting within 30 s ({type(error).__name__})")
     math = browser.execute_script("""
         const formulas = [...document.querySelectorAll('.math')];
         return {formulas: formulas.length,
                 typeset: formulas.filter(f => f.querySelector('mjx-container')).length,
                 errors: [...document.querySelectorAll('mjx-merror, [data-mjx-error]')]
                         .map(e => e.getAttribute('data-mjx-error') || e.textContent)};""")
-    if math["formulas"] == 0 or math["typeset"] < math["formulas"]:
-        failures.append(f"MathJax typeset {math['typeset']} of {math['formulas']} formulas")
-    failures += [f"MathJax error: {error}" for error in math["errors"]]
+    if math["typeset"] < math["formulas"]:
+        failures.append(f"{page}: MathJax typeset {math['typeset']} of {math['formulas']} formulas")
+    failures += [f"{page}: MathJax error: {error}" for error in math["errors"]]
 
     images = browser.execute_script("""
         return [...document.querySelectorAll('article img')].map(img => ({
             src: img.getAttribute('src'), loaded: img.complete && img.naturalWidth > 0,
             plot: !!img.closest('.cell_output')}));""")
-    failures += [f"image did not load: {image['src']}" for image in images if not image["loaded"]]
-    if not any(not image["plot"] for image in images):
-        failures.append("no figure from assets/ on the page")
-    if not any(image["plot"] for image in images):
-        failures.append("no plot from a cell's stored output on the page")
+    failures += [f"{page}: image did not load: {image['src']}" for image in images if not image["loaded"]]
 
     foreign = browser.execute_script("""
         return performance.getEntriesByType('resource').map(r => r.name)
                .filter(url => !url.startsWith(location.origin));""")
-    failures += [f"loaded from another server: {url}" for url in foreign]
+    failures += [f"{page}: loaded from another server: {url}" for url in foreign]
+    return {**math, "images": images}, failures
 
+
+def check_navigation(browser: webdriver.Chrome, base: str) -> list[str]:
+    """The navigation of the page open now lists every page of site/, and the notebooks in series order."""
     links = browser.execute_script("""
         return [...document.querySelectorAll('nav.bd-docs-nav a')].map(a => a.href);""")
-    listed = [re.sub(r"\.html(#.*)?$", "", link.removeprefix(base + "/")) for link in links]
-    listed = [page for page in listed if page.startswith("notebooks/")]
-    expected = series_order()
-    if listed != expected:
-        failures.append(f"navigation lists {listed}, expected {expected}")
+    listed = [re.sub(r"\.html(#.*)?$", "", link.removeprefix(base + "/")) or "index" for link in links]
+    failures = [f"the navigation does not list the page {page}" for page in site_pages() if page not in listed]
+    notebooks, expected = [page for page in listed if page.startswith("notebooks/")], series_order()
+    if notebooks != expected:
+        failures.append(f"navigation lists the notebooks {notebooks}, expected {expected}")
+    return failures
 
-    print(f"{PAGE}: {math['typeset']} formulas typeset, "
-          f"{sum(image['loaded'] for image in images)} of {len(images)} images loaded, "
-          f"{len(listed)} notebooks in the navigation")
+
+def check_pages(browser: webdriver.Chrome, base: str, screenshots: Path) -> list[str]:
+    """Open every page of site/ and the notebook page PAGE; return the failures. Screenshots of the site's pages."""
+    failures = []
+    screenshots.mkdir(parents=True, exist_ok=True)
+    for page in site_pages():
+        counts, page_failures = open_page(browser, base, page)
+        failures += page_failures
+        if page == "index":
+            failures += check_navigation(browser, base)
+        browser.save_screenshot(str(screenshots / f"{page}.png"))
+        print(f"{page}: {counts['typeset']} formulas typeset, "
+              f"{sum(image['loaded'] for image in counts['images'])} of {len(counts['images'])} images loaded")
+
+    notebook = PAGE.removesuffix(".html")
+    counts, page_failures = open_page(browser, base, notebook)
+    failures += page_failures + check_navigation(browser, base)
+    if counts["formulas"] == 0:
+        failures.append(f"{notebook}: no formula on the page")
+    if not any(not image["plot"] for image in counts["images"]):
+        failures.append(f"{notebook}: no figure from assets/ on the page")
+    if not any(image["plot"] for image in counts["images"]):
+        failures.append(f"{notebook}: no plot from a cell's stored output on the page")
+    print(f"{notebook}: {counts['typeset']} formulas typeset, "
+          f"{sum(image['loaded'] for image in counts['images'])} of {len(counts['images'])} images loaded")
     return failures
 
 
@@ -143,12 +178,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as profile:
         browser = start_chromium(profile)
         try:
-            failures += check_page(browser, f"http://127.0.0.1:{server.server_address[1]}")
+            base = f"http://127.0.0.1:{server.server_address[1]}"
+            failures += check_pages(browser, base, screenshot.parent / "pages")
             browser.execute_script(  # the first figure from assets/ and the text above it, if there is one
                 "document.querySelector('article img:not(.cell_output img)')?.scrollIntoView({block: 'end'})")
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             browser.save_screenshot(str(screenshot))
-            print(f"screenshot: {screenshot}")
+            print(f"screenshots: {screenshot} ({PAGE}) and {screenshot.parent / 'pages'}/ (the pages of site/)")
         finally:
             browser.quit()
             server.shutdown()

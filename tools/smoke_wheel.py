@@ -41,16 +41,17 @@ def build_wheel() -> Path:
 
 
 def check_wheel_contents(wheel: Path) -> None:
-    """The data and their licences are in; the repository's tools and tests are not."""
+    """The data, their licences and the exercises' self-checks are in; the repository's tools and tests are not."""
     names = set(zipfile.ZipFile(wheel).namelist())
     needed = ["gpt2lib/data/gpt2.tiktoken", "gpt2lib/data/tinyshakespeare.txt",
-              "gpt2lib/data/LICENSE-gpt2-vocabulary.txt", "gpt2lib/data/LICENSE-tinyshakespeare.txt"]
+              "gpt2lib/data/LICENSE-gpt2-vocabulary.txt", "gpt2lib/data/LICENSE-tinyshakespeare.txt",
+              "gpt2lib_exercises/__init__.py"]
     missing = [name for name in needed if name not in names]
     missing += [] if any(name.endswith(".dist-info/licenses/LICENSE") for name in names) else ["LICENSE"]
     unwanted = [name for name in names if name.startswith(("tests/", "tools/", "notebooks/")) or "exporter" in name]
     if missing or unwanted:
         raise RuntimeError(f"{wheel.name}: missing {missing}, should not hold {unwanted}")
-    print(f"ok  {wheel.name}: {len(names)} files, data and licences included, no tests or tools")
+    print(f"ok  {wheel.name}: {len(names)} files, data, licences and exercise checks included, no tests or tools")
 
 
 def candidates(version: str) -> list[Path]:

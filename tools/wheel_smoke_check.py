@@ -56,6 +56,16 @@ def check_without_hf() -> None:
     raise AssertionError("from_pretrained worked without transformers installed")
 
 
+def check_exercises() -> None:
+    """The exercises' self-checks come with the wheel and import without the hf extra too."""
+    import importlib
+
+    modules = ["scaffold", "attention", "layernorm", "mlp", "block", "loading", "generation", "training"]
+    for module in modules:
+        importlib.import_module(f"gpt2lib_exercises.{module}")
+    print(f"ok  gpt2lib_exercises: {len(modules)} modules of self-checks import")
+
+
 def check_hf_conversion() -> None:
     """A random Hugging Face GPT-2 converts with equal logits, directly and from a saved folder."""
     import transformers
@@ -80,6 +90,7 @@ if __name__ == "__main__":
     check_installed_wheel()
     check_tokenizer()
     check_build_and_generate()
+    check_exercises()
     if "--hf" in sys.argv[1:]:
         check_hf_conversion()
     else:

@@ -5,12 +5,11 @@ import math
 import torch
 from torch import nn
 
-from gpt2lib.checks.core import (
+from gpt2lib import GPTConfig, GPTModel, TransformerBlock
+from gpt2lib_exercises.core import (
     ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed,
     seed_from,
 )
-from gpt2lib.model import GPTModel, TransformerBlock
-from gpt2lib.scaffold import GPTConfig
 
 TOLERANCE = {"atol": 1e-6, "rtol": 1e-5}  # the block check runs in float64
 

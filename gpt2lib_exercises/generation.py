@@ -2,12 +2,11 @@
 
 import torch
 
-from gpt2lib.checks.core import (
+from gpt2lib import GPTConfig, GPTModel, generate_simple
+from gpt2lib_exercises.core import (
     ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, pick,
     same,
 )
-from gpt2lib.model import GPTModel, generate_simple
-from gpt2lib.scaffold import GPTConfig
 
 INF = float("-inf")
 

@@ -1,9 +1,12 @@
-"""Reading Hugging Face GPT-2 checkpoints safely, written by hand (notebook 06 uses it).
+"""Reading Hugging Face GPT-2 weights safely, written by hand (notebook 06's gpt2lib.hf.convert uses it).
 
 Notebook 06 teaches the mapping from Hugging Face's names to ours. This module holds the
-defensive part around it: which file formats are read and how, what is wrong with a file that
-cannot be read, the different spellings of a GPT-2 state dict, the checks every tensor must
+defensive part around it: which weight-file formats are read and how, what is wrong with a file
+that cannot be read, the different spellings of a GPT-2 state dict, the checks every tensor must
 pass before the model is touched, and which GPT-2 variants gpt2lib can compute.
+
+A weight file holds a model's weights only; a training run's saved state is a checkpoint
+(gpt2lib.training.checkpoint).
 """
 
 import json
@@ -19,9 +22,6 @@ from torch import nn
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
 TORCH_SUFFIXES = (".bin", ".pt", ".pth")
-# GPTConfig field <- Hugging Face GPT2Config key
-HF_CONFIG_KEYS = {"vocab_size": "vocab_size", "context_length": "n_positions", "emb_dim": "n_embd",
-                  "n_heads": "n_head", "n_layers": "n_layer"}
 # Hugging Face options that change what GPT-2 computes: the only value gpt2lib supports (None: key may be absent)
 SUPPORTED_HF_OPTIONS = {
     "scale_attn_weights": True,  # divide attention scores by sqrt(head_dim)
@@ -31,11 +31,14 @@ SUPPORTED_HF_OPTIONS = {
 }
 
 
-class CheckpointMismatchError(ValueError):
-    """A checkpoint's weights do not fit the model, or are not usable weights. Nothing was loaded."""
+class WeightsMismatchError(ValueError):
+    """The weights do not fit the model, or are not usable weights. Nothing was loaded."""
 
 
-class CheckpointFileError(ValueError):
+CheckpointMismatchError = WeightsMismatchError  # the name before gpt2lib 0.2, kept so old code still runs
+
+
+class WeightFileError(ValueError):
     """A weight file cannot be read: missing, empty, corrupt, truncated or in another format than its name says."""
 
 
@@ -55,23 +58,23 @@ def file_kind(path: Path) -> str:
 def check_weight_file(path: Path) -> None:
     """Refuse a path that is not a readable weight file of a supported format, saying what is wrong."""
     if path.suffix not in SAFETENSORS_SUFFIXES + TORCH_SUFFIXES:
-        raise CheckpointFileError(
+        raise WeightFileError(
             f"unsupported weight file {path.name!r}: use .safetensors, or .bin/.pt/.pth (loaded with weights_only=True)"
         )
     if not path.exists():
-        raise CheckpointFileError(f"weight file {path} does not exist")
+        raise WeightFileError(f"weight file {path} does not exist")
     if not path.is_file():
-        raise CheckpointFileError(f"{path} is not a file")
+        raise WeightFileError(f"{path} is not a file")
     if path.stat().st_size == 0:
-        raise CheckpointFileError(f"weight file {path} is empty (0 bytes): download or save it again")
+        raise WeightFileError(f"weight file {path} is empty (0 bytes): download or save it again")
     kind = file_kind(path)
     if path.suffix in SAFETENSORS_SUFFIXES and kind in ("torch-zip", "pickle"):
-        raise CheckpointFileError(f"{path} is named .safetensors but holds a torch.save file; rename it to .bin")
+        raise WeightFileError(f"{path} is named .safetensors but holds a torch.save file; rename it to .bin")
     if path.suffix in TORCH_SUFFIXES and kind == "safetensors":
-        raise CheckpointFileError(f"{path} is named {path.suffix} but holds a safetensors file; rename it to .safetensors")
+        raise WeightFileError(f"{path} is named {path.suffix} but holds a safetensors file; rename it to .safetensors")
 
 
-def load_checkpoint_file(path: str | Path) -> dict[str, torch.Tensor]:
+def load_weight_file(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a weight file without executing code: .safetensors, or .bin/.pt/.pth with weights_only=True."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
@@ -86,33 +89,33 @@ def load_checkpoint_file(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             state = load_file(path)
         except (SafetensorError, OSError, ValueError) as error:
-            raise CheckpointFileError(f"{path} is not a valid safetensors file (corrupt or truncated?): {error}") from error
+            raise WeightFileError(f"{path} is not a valid safetensors file (corrupt or truncated?): {error}") from error
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:  # unsafe objects are never unpickled; garbage fails here too
-            raise CheckpointFileError(f"{path} could not be read safely: it is corrupt, or it holds objects other "
+            raise WeightFileError(f"{path} could not be read safely: it is corrupt, or it holds objects other "
                                       f"than tensors, which are never unpickled ({error})") from error
         except Exception as error:  # noqa: BLE001 - any other failure of torch.load means a broken file
-            raise CheckpointFileError(f"{path} is not a readable PyTorch weight file (corrupt or truncated?): "
+            raise WeightFileError(f"{path} is not a readable PyTorch weight file (corrupt or truncated?): "
                                       f"{type(error).__name__}: {error}") from error
     if not isinstance(state, Mapping):
-        raise CheckpointFileError(f"{path} holds a {type(state).__name__}, not a state dict of named tensors")
+        raise WeightFileError(f"{path} holds a {type(state).__name__}, not a state dict of named tensors")
     return dict(state)
 
 
 def normalize_hf_state_dict(state: Mapping[str, torch.Tensor], tied: bool = True) -> dict[str, torch.Tensor]:
-    """Spell a GPT-2 checkpoint like GPT2LMHeadModel.state_dict(): 'transformer.' prefix, no buffers, and, for
-    a tied model, an lm_head (a tied checkpoint stores the matrix once, as wte)."""
+    """Spell a GPT-2 state dict like GPT2LMHeadModel.state_dict(): 'transformer.' prefix, no buffers, and, for
+    a tied model, an lm_head (a tied weight file stores the matrix once, as wte)."""
     normalized = {}
     for name, tensor in state.items():
         if not isinstance(name, str):
-            raise CheckpointMismatchError(f"state dict keys must be weight names (str), got {name!r}; nothing was loaded")
+            raise WeightsMismatchError(f"state dict keys must be weight names (str), got {name!r}; nothing was loaded")
         if name.endswith((".attn.bias", ".attn.masked_bias")):
-            continue  # causal-mask buffers saved by older Hugging Face PyTorch checkpoints, not weights
+            continue  # causal-mask buffers saved in older Hugging Face PyTorch weight files, not weights
         full_name = name if name.startswith(("transformer.", "lm_head.")) else "transformer." + name
         if full_name in normalized:
-            raise CheckpointMismatchError(f"the checkpoint holds {full_name} twice (as {name} too); nothing was loaded")
+            raise WeightsMismatchError(f"the weights hold {full_name} twice (as {name} too); nothing was loaded")
         normalized[full_name] = tensor
     if tied and "lm_head.weight" not in normalized and "transformer.wte.weight" in normalized:
         normalized["lm_head.weight"] = normalized["transformer.wte.weight"]
@@ -130,7 +133,7 @@ WEIGHT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
 def tensor_problem(tensor) -> str | None:
-    """Why a checkpoint entry cannot be a weight, or None if it can."""
+    """Why a state-dict entry cannot be a weight, or None if it can."""
     if not isinstance(tensor, torch.Tensor):
         return f"is a {type(tensor).__name__}, not a tensor"
     if tensor.is_meta:
@@ -148,8 +151,8 @@ def check_tensors(state: Mapping[str, torch.Tensor]) -> None:
     """Refuse a state dict with any entry that is not a usable weight, naming every such entry."""
     problems = [f"{name} {problem}" for name, tensor in state.items() if (problem := tensor_problem(tensor))]
     if problems:
-        raise CheckpointMismatchError(
-            f"checkpoint has {len(problems)} unusable tensors; nothing was loaded:\n  " + "\n  ".join(problems)
+        raise WeightsMismatchError(
+            f"the weights have {len(problems)} unusable tensors; nothing was loaded:\n  " + "\n  ".join(problems)
         )
 
 
@@ -158,7 +161,7 @@ def read_hf_state(source, tied: bool = True) -> dict[str, torch.Tensor]:
     if isinstance(source, nn.Module):
         source = source.state_dict()
     elif isinstance(source, (str, Path)):
-        source = load_checkpoint_file(source)
+        source = load_weight_file(source)
     elif not isinstance(source, Mapping):
         raise TypeError(
             "source must be a transformers GPT-2 model, a state dict (a mapping of names to tensors) "
@@ -179,8 +182,8 @@ def check_values_fit(converted: Mapping[str, torch.Tensor], target: Mapping[str,
             if largest > torch.finfo(dtype).max:
                 problems.append(f"{name} holds {largest:.3g}, more than {dtype} can store")
     if problems:
-        raise CheckpointMismatchError(
-            "checkpoint values overflow the model's dtype; nothing was loaded:\n  " + "\n  ".join(problems)
+        raise WeightsMismatchError(
+            "weight values overflow the model's dtype; nothing was loaded:\n  " + "\n  ".join(problems)
         )
 
 
@@ -207,6 +210,8 @@ def read_hf_config(hf_config) -> dict:
         raise TypeError(f"hf_config must be a transformers GPT2Config or a dict, got {type(hf_config).__name__}")
     if config.get("model_type", "gpt2") != "gpt2":
         raise ValueError(f"not a GPT-2 config: model_type={config['model_type']!r} (gpt2lib loads model_type 'gpt2')")
+    from gpt2lib.hf.convert import HF_CONFIG_KEYS  # the one table of config keys (notebook 06), which imports this module
+
     for field, key in HF_CONFIG_KEYS.items():
         if key not in config:
             raise ValueError(f"the Hugging Face config has no {key!r} (GPT-2's name for GPTConfig.{field})")
@@ -239,16 +244,16 @@ def read_hf_model_config(hf_model) -> dict:
 def read_config_file(path: Path) -> dict:
     """The dict in a config.json file, with a clear error if it is missing or not JSON."""
     if not path.is_file():
-        raise CheckpointFileError(
+        raise WeightFileError(
             f"{path.parent} has no config.json: gpt2lib needs it to know the model's sizes "
             "(save the model with save_pretrained, or copy the config.json that came with the weights)"
         )
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointFileError(f"{path} is not valid JSON: {error}") from error
+        raise WeightFileError(f"{path} is not valid JSON: {error}") from error
     if not isinstance(config, dict):
-        raise CheckpointFileError(f"{path} holds a JSON {type(config).__name__}, not an object of settings")
+        raise WeightFileError(f"{path} holds a JSON {type(config).__name__}, not an object of settings")
     return config
 
 
@@ -261,21 +266,21 @@ def weight_files(directory: Path) -> list[Path]:
         index = directory / name
         if index.is_file():
             return shard_files(index)
-    raise CheckpointFileError(
+    raise WeightFileError(
         f"{directory} has no weights: expected model.safetensors or pytorch_model.bin (or a sharded index of them)"
     )
 
 
 def shard_files(index: Path) -> list[Path]:
-    """The weight files a sharded checkpoint's index names, each inside the index's directory."""
+    """The weight files a sharded model's index names, each inside the index's directory."""
     weight_map = read_config_file(index).get("weight_map")
     if not isinstance(weight_map, dict) or not weight_map or not all(isinstance(v, str) for v in weight_map.values()):
-        raise CheckpointFileError(f"{index} has no 'weight_map' of weight names to file names")
+        raise WeightFileError(f"{index} has no 'weight_map' of weight names to file names")
     directory = index.parent.resolve()
     shards = [(index.parent / shard).resolve() for shard in sorted(set(weight_map.values()))]
     outside = [str(path) for path in shards if path.parent != directory]
     if outside:
-        raise CheckpointFileError(f"{index} names weight files outside its directory: {outside}")
+        raise WeightFileError(f"{index} names weight files outside its directory: {outside}")
     return shards
 
 
@@ -285,9 +290,9 @@ def read_hf_directory(directory: str | Path) -> tuple[dict, dict[str, torch.Tens
     config = read_hf_config(read_config_file(directory / "config.json"))
     state = {}
     for path in weight_files(directory):
-        shard = load_checkpoint_file(path)
+        shard = load_weight_file(path)
         twice = sorted(set(shard) & set(state))
         if twice:
-            raise CheckpointFileError(f"{path.name} holds weights another shard holds too: {twice[:5]}")
+            raise WeightFileError(f"{path.name} holds weights another shard holds too: {twice[:5]}")
         state.update(shard)
     return config, read_hf_state(state, tied=config.get("tie_word_embeddings", True))

@@ -46,7 +46,7 @@ class Distributed:
 SINGLE = Distributed()  # one process, on the CPU
 
 
-def launched_by_torchrun() -> bool:
+def _launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
@@ -55,9 +55,9 @@ def setup(device: str = "cpu") -> Distributed:
 
     Under torchrun, device "cuda" means this process's own GPU, cuda:LOCAL_RANK, with the NCCL backend;
     "cpu" uses gloo."""
-    if not launched_by_torchrun():
+    if not _launched_by_torchrun():
         return Distributed(device=torch.device(device))
-    stop_when_torchrun_dies()
+    _stop_when_torchrun_dies()
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     if torch.device(device).type == "cuda":
         local = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -70,7 +70,7 @@ def setup(device: str = "cpu") -> Distributed:
     return Distributed(rank, world_size, torch.device("cpu"))
 
 
-def stop_when_torchrun_dies() -> None:
+def _stop_when_torchrun_dies() -> None:
     """Ask Linux to send this process SIGTERM if torchrun, its parent, dies (PR_SET_PDEATHSIG).
 
     torchrun starts its workers in sessions of their own: if torchrun is killed outright, they would train on

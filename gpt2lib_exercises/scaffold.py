@@ -3,12 +3,11 @@
 import torch
 from torch import nn
 
-from gpt2lib.checks.core import (
+from gpt2lib import GPTConfig, GPTModel
+from gpt2lib_exercises.core import (
     ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, pick,
     seed_from,
 )
-from gpt2lib.model import GPTModel
-from gpt2lib.scaffold import GPTConfig
 
 
 def small_config(generator: torch.Generator) -> GPTConfig:

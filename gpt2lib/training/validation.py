@@ -1,4 +1,4 @@
-"""Checks of the training code's input, written by hand (notebook 08's exported cells call them).
+"""Checks of the training code's input, written by hand: gpt2lib/training's generated modules call them.
 
 Like `gpt2lib/validation.py`, each check raises a clear error that names the argument, the value
 and what is allowed, before any work is done, so that a refused call changes nothing.

@@ -3,12 +3,11 @@
 import torch
 from torch import nn
 
-from gpt2lib.checks.core import (
+from gpt2lib import GPTConfig, LayerNorm
+from gpt2lib_exercises.core import (
     ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, pick,
     seed_from,
 )
-from gpt2lib.layernorm import LayerNorm
-from gpt2lib.scaffold import GPTConfig
 
 
 def _activations(generator: torch.Generator, scale: float = 5.0, offset: float = 3.0) -> torch.Tensor:

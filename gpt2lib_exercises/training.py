@@ -7,12 +7,10 @@ import numbers
 import torch
 from torch import nn
 
-from gpt2lib.checks.core import (
+from gpt2lib import GPTConfig, GPTModel, LayerNorm
+from gpt2lib_exercises.core import (
     ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, pick,
 )
-from gpt2lib.layernorm import LayerNorm
-from gpt2lib.model import GPTModel
-from gpt2lib.scaffold import GPTConfig
 
 TRAIN_TOKENS = 304_222  # tokens of tiny Shakespeare's training split in notebook 08 (the first 90% of 338,025)
 

@@ -4,12 +4,11 @@ import math
 
 import torch
 
-from gpt2lib.attention import CausalSelfAttention
-from gpt2lib.checks.core import (
+from gpt2lib import CausalSelfAttention, GPTConfig
+from gpt2lib_exercises.core import (
     ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, pick,
     seed_from,
 )
-from gpt2lib.scaffold import GPTConfig
 
 
 def _future(T: int) -> torch.Tensor:

@@ -1,19 +1,16 @@
 """Self-checks for the exercises of notebook 06 (loading Hugging Face's GPT-2 weights).
 
 The checks build small Hugging Face GPT-2 models from a GPT2Config with random weights, so they never need
-the network or OpenAI's checkpoint.
+the network or OpenAI's checkpoint. They import Hugging Face `transformers` (the hf extra) only when they run.
 """
 
 import torch
 from torch import nn
-from transformers import GPT2Config, GPT2LMHeadModel
-from transformers.pytorch_utils import Conv1D
 
-from gpt2lib.checks.core import (
+from gpt2lib.hf import BLOCK_WEIGHT_NAMES
+from gpt2lib_exercises.core import (
     ExerciseError, attempt, expect, expect_close, fresh_generator, keeps_random_state, passed, pick,
 )
-from gpt2lib.loading import BLOCK_WEIGHT_NAMES
-
 
 
 def _fill_randomly(tensors, generator: torch.Generator) -> None:
@@ -23,8 +20,10 @@ def _fill_randomly(tensors, generator: torch.Generator) -> None:
             t.copy_(torch.randn(t.shape, generator=generator))
 
 
-def random_conv1d(n_in: int, n_out: int, generator: torch.Generator) -> Conv1D:
+def random_conv1d(n_in: int, n_out: int, generator: torch.Generator) -> nn.Module:
     """A Hugging Face Conv1D layer n_in -> n_out (weight stored as (n_in, n_out)) with random weight and bias."""
+    from transformers.pytorch_utils import Conv1D
+
     conv = Conv1D(n_out, n_in)  # Conv1D(nf=out_features, nx=in_features)
     _fill_randomly([conv.weight, conv.bias], generator)
     return conv
@@ -32,12 +31,16 @@ def random_conv1d(n_in: int, n_out: int, generator: torch.Generator) -> Conv1D:
 
 def tiny_hf_config(n_layer: int, n_embd: int = 4, n_head: int = 1, vocab_size: int = 11, n_positions: int = 8):
     """A GPT2Config of the given sizes; the special tokens are set inside the small vocabulary (no warning)."""
+    from transformers import GPT2Config
+
     return GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
                       n_head=n_head, bos_token_id=0, eos_token_id=0)
 
 
-def random_hf_model(generator: torch.Generator, n_layer: int = 3) -> GPT2LMHeadModel:
-    """A small Hugging Face GPT-2 whose every weight is random (layer norms too), in eval mode."""
+def random_hf_model(generator: torch.Generator, n_layer: int = 3) -> nn.Module:
+    """A small Hugging Face GPT-2 (a GPT2LMHeadModel) whose every weight is random (layer norms too), in eval mode."""
+    from transformers import GPT2LMHeadModel
+
     heads = pick(generator, 2, 4)
     cfg = tiny_hf_config(n_layer, n_embd=heads * pick(generator, 3, 4), n_head=heads,
                          vocab_size=pick(generator, 50, 97), n_positions=16)
@@ -189,6 +192,8 @@ def _check_block_tensor(name: str, key: str, tensor, hf_key: str, transposed: bo
 
 def hf_state_entries_reference(n_layers: int) -> int:
     """Counted on a real (tiny) Hugging Face GPT-2 with n_layers blocks."""
+    from transformers import GPT2LMHeadModel
+
     with torch.device("meta"):  # shapes only: no memory, no initialization
         return len(GPT2LMHeadModel(tiny_hf_config(n_layers)).state_dict())
 
@@ -219,8 +224,9 @@ def check_hf_state_entries(hf_state_entries) -> None:
 
 # --- question 2: the size of a checkpoint ---------------------------------------------------------------
 
-def checkpoint_parameters(cfg: GPT2Config) -> int:
-    """Learned numbers in a GPT-2 checkpoint: the tied head stored once, q/k/v biases included."""
+def checkpoint_parameters(cfg) -> int:
+    """Learned numbers in a GPT-2 checkpoint (cfg: a Hugging Face GPT2Config): the tied head stored once, q/k/v
+    biases included."""
     C, n = cfg.n_embd, cfg.n_layer
     per_block = 2 * C + (3 * C * C + 3 * C) + (C * C + C) + 2 * C + (4 * C * C + 4 * C) + (4 * C * C + C)
     return cfg.vocab_size * C + cfg.n_positions * C + n * per_block + 2 * C
@@ -229,6 +235,8 @@ def checkpoint_parameters(cfg: GPT2Config) -> int:
 @keeps_random_state
 def check_checkpoint_megabytes(checkpoint_megabytes) -> None:
     """checkpoint_megabytes(hf_config, dtype) -> size in MB (10^6 bytes) of the model's weights in dtype."""
+    from transformers import GPT2Config
+
     name = "checkpoint_megabytes"
     small = GPT2Config()
     configs = [(small, torch.float32), (small, torch.bfloat16),

@@ -1,7 +1,7 @@
 """Finding GPT-2 weights on this machine or on the Hugging Face hub, written by hand.
 
 `from_pretrained` ties together where the weights come from and the conversion that notebook
-06 teaches. A local directory is read by gpt2lib itself (config.json and the weight files,
+06 teaches (gpt2lib.hf.convert). A local directory is read by gpt2lib itself (config.json and the weight files,
 checked before anything is built). A name such as "gpt2" goes through `transformers`, which
 keeps a local cache; offline, it fails within seconds with WeightsUnavailableError instead of
 a minute of retries.
@@ -12,10 +12,9 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-import torch
-
-from gpt2lib.hf_checkpoint import read_config_file, read_hf_config, read_hf_directory, weight_files
-from gpt2lib.loading import config_from_hf, empty_model, load_hf_weights, model_from_hf
+from gpt2lib.hf.convert import config_from_hf, empty_model, load_hf_weights, model_from_hf
+from gpt2lib.hf.files import read_config_file, read_hf_config, read_hf_directory, weight_files
+from gpt2lib.validation import check_device
 
 OPENAI_GPT2_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
 INSTALL_HINT = "pip install 'gpt2lib[hf]'   (transformers and safetensors; in this repository: make install)"
@@ -93,10 +92,7 @@ def from_pretrained(name_or_path: str = "gpt2", cache_dir: str | None = None, de
     """gpt2lib's GPTModel, in eval mode, with OpenAI's weights ("gpt2", "gpt2-medium", "gpt2-large",
     "gpt2-xl") or those of a local directory holding config.json and the weights."""
     check_name_or_path(name_or_path)
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from error
+    device = check_device(device)  # before any download: a device that exists here
     if Path(name_or_path).is_dir():
         return model_from_directory(name_or_path, device)
     return model_from_hf(load_hf_model(name_or_path, cache_dir=cache_dir), device)

@@ -1,16 +1,25 @@
 # GENERATED FILE, edit the notebook instead.
 # Source: notebooks/06_loading_pretrained_weights.ipynb. Regenerate with `make export`.
 
+__all__ = [
+    "BLOCK_WEIGHT_NAMES", "hf_weight_mapping", "convert_hf_state", "load_hf_weights", "HF_CONFIG_KEYS",
+    "config_from_hf", "empty_model", "model_from_hf", "hf_state_dict", "hf_config",
+]
+
+
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 11
 import torch
 
-from gpt2lib.hf_checkpoint import (
-    CheckpointMismatchError, check_values_fit, copy_weights, read_hf_config, read_hf_model_config, read_hf_state,
+from gpt2lib.hf.files import (
+    WeightsMismatchError, check_values_fit, copy_weights, read_hf_config, read_hf_model_config, read_hf_state,
 )
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
+from gpt2lib.tokenizer import END_OF_TEXT_ID
 from gpt2lib.validation import check_device, check_gpt_model, check_loadable_model
 
 
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 13
 # Inside block N: (our name, Hugging Face name, stored transposed by Conv1D?)
 BLOCK_WEIGHT_NAMES = [
     ("norm1.weight", "ln_1.weight", False),
@@ -28,6 +37,7 @@ BLOCK_WEIGHT_NAMES = [
 ]
 
 
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 14
 def hf_weight_mapping(model: GPTModel) -> list[tuple[str, str, bool]]:
     """(our name, Hugging Face name, transposed?) for every entry of model.state_dict()."""
     check_gpt_model(model)  # gpt2lib/validation.py
@@ -43,8 +53,9 @@ def hf_weight_mapping(model: GPTModel) -> list[tuple[str, str, bool]]:
     return [row for row in mapping if row[0] in ours]  # e.g. no q/k/v bias when cfg.qkv_bias is False
 
 
-def check_and_convert(model: GPTModel, hf_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Our state dict built from a normalized HF state dict, or CheckpointMismatchError naming every problem."""
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 18
+def convert_hf_state(model: GPTModel, hf_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Our state dict built from a normalized HF state dict, or WeightsMismatchError naming every problem."""
     expected = model.state_dict()
     hf_state, converted, problems = dict(hf_state), {}, []
     for ours, theirs, transposed in hf_weight_mapping(model):
@@ -56,7 +67,7 @@ def check_and_convert(model: GPTModel, hf_state: dict[str, torch.Tensor]) -> dic
         tensor = tensor.T if transposed else tensor
         if tuple(tensor.shape) != want:
             note = " after transposing" if transposed else ""
-            problems.append(f"{theirs}: checkpoint has {tuple(tensor.shape)}{note}, model's {ours} needs {want}")
+            problems.append(f"{theirs}: the weights have {tuple(tensor.shape)}{note}, model's {ours} needs {want}")
             continue
         converted[ours] = tensor
     problems += [f"unexpected {name} {tuple(t.shape)}: the model has no such weight" for name, t in hf_state.items()]
@@ -65,32 +76,40 @@ def check_and_convert(model: GPTModel, hf_state: dict[str, torch.Tensor]) -> dic
             problems.append("lm_head.weight differs from wte.weight, but the model ties them: load into "
                             "GPTModel(cfg, tie_weights=False); model_from_hf and from_pretrained do so by themselves")
     if problems:
-        raise CheckpointMismatchError(
-            f"checkpoint does not fit the model ({len(problems)} problems); nothing was loaded:\n  " + "\n  ".join(problems)
+        raise WeightsMismatchError(
+            f"the weights do not fit the model ({len(problems)} problems); nothing was loaded:\n  " + "\n  ".join(problems)
         )
     return converted
 
 
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 20
 def load_hf_weights(model: GPTModel, source) -> GPTModel:
     """Copy Hugging Face GPT-2 weights into model and return it.
 
     source: a transformers GPT-2 model, a state dict, or a weight file path. The model is only
-    changed if every key and shape fits; otherwise CheckpointMismatchError names each mismatch.
+    changed if every key and shape fits; otherwise WeightsMismatchError names each mismatch.
     """
     check_loadable_model(model)  # a GPTModel with real memory (gpt2lib/validation.py)
-    converted = check_and_convert(model, read_hf_state(source, tied=model.weights_tied))  # gpt2lib/hf_checkpoint.py
+    converted = convert_hf_state(model, read_hf_state(source, tied=model.weights_tied))  # gpt2lib/hf/files.py
     check_values_fit(converted, model.state_dict())  # e.g. no 1e6 into float16
-    copy_weights(model, converted)  # = model.load_state_dict(converted), on several threads (gpt2lib/hf_checkpoint.py)
+    copy_weights(model, converted)  # = model.load_state_dict(converted), on several threads (gpt2lib/hf/files.py)
     return model
+
+
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 22
+# GPTConfig field -> Hugging Face GPT2Config key
+HF_CONFIG_KEYS = {"vocab_size": "vocab_size", "context_length": "n_positions", "emb_dim": "n_embd",
+                  "n_heads": "n_head", "n_layers": "n_layer"}
 
 
 def config_from_hf(hf_config) -> GPTConfig:
     """GPTConfig for a Hugging Face GPT2Config (or its dict): same sizes, q/k/v bias, no dropout."""
-    hf = read_hf_config(hf_config)  # a dict; refuses variants gpt2lib does not compute (gpt2lib/hf_checkpoint.py)
-    return GPTConfig(vocab_size=hf["vocab_size"], context_length=hf["n_positions"], emb_dim=hf["n_embd"],
-                     n_heads=hf["n_head"], n_layers=hf["n_layer"], dropout=0.0, qkv_bias=True)
+    hf = read_hf_config(hf_config)  # a dict; refuses variants gpt2lib does not compute (gpt2lib/hf/files.py)
+    sizes = {field: hf[hf_key] for field, hf_key in HF_CONFIG_KEYS.items()}
+    return GPTConfig(**sizes, dropout=0.0, qkv_bias=True)
 
 
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 23
 def empty_model(cfg: GPTConfig, device="cpu", tie_weights: bool = True) -> GPTModel:
     """A GPTModel with uninitialized weights, to be filled by load_hf_weights.
 
@@ -107,6 +126,31 @@ def empty_model(cfg: GPTConfig, device="cpu", tie_weights: bool = True) -> GPTMo
 
 def model_from_hf(hf_model, device="cpu") -> GPTModel:
     """Our GPTModel, in eval mode, with the weights of a transformers GPT-2 model (tied or not, as its config says)."""
-    hf_config = read_hf_model_config(hf_model)  # gpt2lib/hf_checkpoint.py
-    model = empty_model(config_from_hf(hf_config), device, tie_weights=hf_config.get("tie_word_embeddings", True))
+    config = read_hf_model_config(hf_model)  # a checked dict (gpt2lib/hf/files.py)
+    model = empty_model(config_from_hf(config), device, tie_weights=config.get("tie_word_embeddings", True))
     return load_hf_weights(model, hf_model).eval()
+
+
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 42
+def hf_state_dict(model: GPTModel) -> dict[str, torch.Tensor]:
+    """The model's weights under Hugging Face GPT-2's names and layout: hf_weight_mapping run backwards."""
+    ours, state = model.state_dict(), {}
+    for our_name, hf_name, transposed in hf_weight_mapping(model):
+        tensor = ours[our_name]
+        state[hf_name] = (tensor.T if transposed else tensor).contiguous()  # Conv1D stores (in, out)
+    if not model.cfg.qkv_bias:  # Hugging Face's GPT-2 always has a q/k/v bias: zeros compute the same thing
+        for i in range(model.cfg.n_layers):
+            state[f"transformer.h.{i}.attn.c_attn.bias"] = ours["tok_emb.weight"].new_zeros(3 * model.cfg.emb_dim)
+    if model.weights_tied:
+        del state["lm_head.weight"]  # tied to wte: stored once, tied again when loaded
+    return state
+
+
+def hf_config(model: GPTModel) -> dict:
+    """config.json for Hugging Face's GPT2LMHeadModel with this model's sizes: config_from_hf run backwards."""
+    cfg = model.cfg
+    sizes = {hf_key: getattr(cfg, field) for field, hf_key in HF_CONFIG_KEYS.items()}
+    return {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", **sizes, "n_inner": None,
+            "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
+            "resid_pdrop": cfg.dropout, "embd_pdrop": cfg.dropout, "attn_pdrop": cfg.dropout,
+            "bos_token_id": END_OF_TEXT_ID, "eos_token_id": END_OF_TEXT_ID, "tie_word_embeddings": model.weights_tied}

@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gpt2lib.checks.core import (
+from gpt2lib import GPTConfig
+from gpt2lib_exercises.core import (
     ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed,
 )
-from gpt2lib.scaffold import GPTConfig
 
 # The checks run in float64, so that the tiny gap between exact GELU and its tanh form (< 5e-4) stands out
 # clearly from rounding. Their tolerances are tighter than core's defaults for the same reason.

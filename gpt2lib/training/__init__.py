@@ -1,0 +1,45 @@
+"""Everything training: notebook 08's modules and the hand-written ones beside them.
+
+Generated from notebook 08: `data` (corpus, tokens, splits, windows, batches), `loss`, `optim` (AdamW and the
+learning-rate schedule), `trainer` (precision, the training step, evaluation, TrainConfig, Trainer) and `checkpoint`
+(atomic writes, random states, the checkpoint format). Written by hand: `validation` (the input checks),
+`distributed` (torchrun and DDP) and `cli` (the command `python -m gpt2lib.train`).
+"""
+
+from gpt2lib.training.checkpoint import atomic_write, load_checkpoint
+from gpt2lib.training.data import (
+    batches_for_step, load_corpus, random_windows, step_generator, tokenize, train_val_split, windows_at,
+)
+from gpt2lib.training.loss import chunked_cross_entropy, cross_entropy_loss
+from gpt2lib.training.optim import lr_at, make_optimizer, param_groups
+from gpt2lib.training.trainer import (
+    Trainer, TrainConfig, autocast, autocast_dtype, cpu_computes_bfloat16, evaluate, plot_history, sample, train_step,
+)
+from gpt2lib.training.validation import TrainingCheckpointError
+
+__all__ = [
+    "TrainConfig",
+    "Trainer",
+    "TrainingCheckpointError",
+    "atomic_write",
+    "autocast",
+    "autocast_dtype",
+    "batches_for_step",
+    "chunked_cross_entropy",
+    "cpu_computes_bfloat16",
+    "cross_entropy_loss",
+    "evaluate",
+    "load_checkpoint",
+    "load_corpus",
+    "lr_at",
+    "make_optimizer",
+    "param_groups",
+    "plot_history",
+    "random_windows",
+    "sample",
+    "step_generator",
+    "tokenize",
+    "train_step",
+    "train_val_split",
+    "windows_at",
+]

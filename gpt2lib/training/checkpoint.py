@@ -1,0 +1,74 @@
+# GENERATED FILE, edit the notebook instead.
+# Source: notebooks/08_pretraining.ipynb. Regenerate with `make export`.
+
+__all__ = ["atomic_write", "rng_state", "set_rng_state", "CHECKPOINT_FORMAT", "load_checkpoint"]
+
+
+# %% notebooks/08_pretraining.ipynb, cell 75
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from gpt2lib.training.validation import TrainingCheckpointError, check_checkpoint_contents
+
+
+# %% notebooks/08_pretraining.ipynb, cell 76
+def atomic_write(path, write) -> None:
+    """Create or replace the file at path with what write(file) writes: after a crash, the old file or the new one.
+
+    The data goes to a temporary file in the same directory, is flushed and fsynced to the disk, and only then
+    replaces path, with os.replace: an atomic rename on the same file system.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)  # never leave a half-written file behind
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+# %% notebooks/08_pretraining.ipynb, cell 78
+def rng_state() -> dict:
+    """torch's global random states (dropout draws from them): the CPU's, and every CUDA device's."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore the random states that rng_state returned (the CUDA ones where there is CUDA)."""
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# %% notebooks/08_pretraining.ipynb, cell 80
+CHECKPOINT_FORMAT = "gpt2lib-training-checkpoint-v2"
+
+
+def load_checkpoint(path) -> dict:
+    """A training checkpoint's contents, read with weights_only=True: tensors and plain values, never code."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingCheckpointError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated, corrupt, or holding objects other than tensors and plain values
+        raise TrainingCheckpointError(f"{path} cannot be read as a checkpoint: {error}") from error
+    check_checkpoint_contents(state, path, CHECKPOINT_FORMAT)  # gpt2lib/training/validation.py
+    return state

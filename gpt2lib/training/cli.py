@@ -1,0 +1,288 @@
+"""Pretrain a small GPT-2 on tiny Shakespeare from the command line.
+
+    python -m gpt2lib.train                        # the default run (about 15 minutes on a 2-core CPU)
+    python -m gpt2lib.train --steps 3 --layers 1 --emb-dim 32 --heads 2 --context 16 --out /tmp/tiny
+    python -m gpt2lib.train --out runs/shakespeare --resume           # continue a stopped run
+    torchrun --nproc_per_node=2 -m gpt2lib.train --resume auto         # 2 processes; start, or continue after a crash
+
+Written by hand; `python -m gpt2lib.train` runs it (gpt2lib/train.py is a shim). The training code itself is in
+gpt2lib/training/, exported from notebook 08; this file reads the options, prepares the data and the output
+directory, and reports. The run writes into --out:
+checkpoint.pt (everything needed to resume), model/ (config.json + model.safetensors, loadable by
+gpt2lib.from_pretrained and by transformers), loss.png and summary.json.
+
+The defaults are TrainConfig's, and GPTConfig's with the named overrides of MODEL_OVERRIDES (a smaller model).
+The learning-rate schedule spans --steps, so a run is reproducible. --minutes stops a run early,
+at a step boundary, with a checkpoint; Ctrl+C and SIGTERM do the same. --resume continues it bit for bit.
+A run killed outright (SIGKILL, a crash) continues from its last checkpoint: checkpoints are written atomically,
+and what an interrupted save left behind is removed when the run resumes. --resume auto starts the run when
+--out has no checkpoint and continues it when it has one: one command for the first start and every restart.
+Under torchrun every process runs this file (gpt2lib/training/distributed.py).
+"""
+
+import argparse
+import ctypes
+import ctypes.util
+import importlib.util
+import json
+import signal
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from gpt2lib.hf.export import export_hf
+from gpt2lib.model import GPTModel
+from gpt2lib.scaffold import GPTConfig
+from gpt2lib.training.checkpoint import atomic_write
+from gpt2lib.training.data import load_corpus, tokenize, train_val_split
+from gpt2lib.training.distributed import Distributed, rank_share, setup, teardown
+from gpt2lib.training.trainer import Trainer, TrainConfig, evaluate, plot_history, sample
+from gpt2lib.training.validation import PRECISIONS, TrainingCheckpointError
+from gpt2lib.validation import is_int
+
+# The one place where the command's default run differs from the dataclasses' defaults. GPTConfig's defaults are
+# GPT-2 small (124M parameters, days of training on a CPU); the command trains GPT-2's architecture and tokenizer
+# with fewer, narrower layers and a shorter context, about 15 minutes on a 2-core CPU, and without dropout, which
+# would only slow such a short run down. TrainConfig's defaults are the command's, unchanged.
+MODEL_OVERRIDES = dict(n_layers=4, emb_dim=192, n_heads=6, context_length=128, dropout=0.0)
+MODEL_DEFAULTS = {**asdict(GPTConfig()), **MODEL_OVERRIDES}  # the model the command trains without options
+TRAIN_DEFAULTS = asdict(TrainConfig())
+
+# The options that set a GPTConfig or TrainConfig field: flag -> (field, type, help).
+MODEL_OPTIONS = {
+    "--layers": ("n_layers", int, "transformer blocks"),
+    "--emb-dim": ("emb_dim", int, "width of each token's vector"),
+    "--heads": ("n_heads", int, "attention heads per block"),
+    "--context": ("context_length", int, "context length in tokens"),
+    "--dropout": ("dropout", float, "dropout probability"),
+}
+TRAIN_OPTIONS = {
+    "--steps": ("steps", int, "optimizer steps; the schedule spans them"),
+    "--batch-size": ("batch_size", int, "windows per micro-batch"),
+    "--grad-accum": ("grad_accum", int, "micro-batches per step"),
+    "--lr": ("lr", float, "peak learning rate"),
+    "--min-lr": ("min_lr", float, "final learning rate"),
+    "--warmup-steps": ("warmup_steps", int, "linear warmup steps"),
+    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
+    "--grad-clip": ("grad_clip", float, "largest gradient norm"),
+    "--eval-interval": ("eval_interval", int, "steps between evaluations"),
+    "--eval-windows": ("eval_windows", int, "windows per evaluation"),
+    "--seed": ("seed", int, "seed of the whole run"),
+    "--precision": ("precision", str, "autocast dtype; auto = bfloat16 where supported"),
+}
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse; True if it agreed (Linux with glibc only).
+
+    Every training step allocates and frees tensors of hundreds of megabytes (the logits, their gradient).
+    By default glibc hands each one back to the operating system when it is freed, and the next step pays for
+    fresh zeroed pages again: on a 2-core CPU that costs about a fifth of the step. mallopt with M_MMAP_MAX = 0
+    serves large blocks from the heap instead of separate mappings, and a high M_TRIM_THRESHOLD keeps the freed
+    heap for the next step. The numbers computed do not change; the process keeps its peak memory until it exits.
+    """
+    if sys.platform != "linux" or not ctypes.util.find_library("c"):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    if not hasattr(libc, "mallopt"):  # musl and other C libraries have no mallopt
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # the option numbers of glibc's malloc.h
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**30))
+
+
+def _parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gpt2lib.train", description=__doc__.splitlines()[0])
+    groups = [("model size (GPT-2's architecture, made smaller; defaults in brackets)", MODEL_OPTIONS, MODEL_DEFAULTS),
+              ("training (TrainConfig's defaults in brackets)", TRAIN_OPTIONS, TRAIN_DEFAULTS)]
+    for title, options, defaults in groups:
+        group = parser.add_argument_group(title)
+        for flag, (field, kind, text) in options.items():
+            group.add_argument(flag, dest=field, type=kind, choices=PRECISIONS if field == "precision" else None,
+                               help=f"{text} [{defaults[field]}]")
+    session = parser.add_argument_group("this session")
+    session.add_argument("--minutes", type=float, default=None, help="stop after this many minutes, with a checkpoint")
+    session.add_argument("--out", default="runs/shakespeare", help="output directory [runs/shakespeare]")
+    session.add_argument("--resume", nargs="?", const="yes", default="no", choices=["yes", "no", "auto"],
+                         help="continue the run saved in --out; auto: continue it if there is one, else start it")
+    session.add_argument("--checkpoint-interval", type=int, default=100, help="steps between checkpoints [100]")
+    session.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda [cpu]")
+    session.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    session.add_argument("--no-progress", action="store_true", help="no progress bar")
+    session.add_argument("--sample-tokens", type=int, default=120, help="tokens to sample at the end, 0 for none [120]")
+    session.add_argument("--prompt", default="ROMEO:", help="prompt of the sample at the end [ROMEO:]")
+    session.add_argument("--final-eval-windows", type=int, default=None,
+                         help="validation windows for the final loss [all of the validation split]")
+    args = parser.parse_args(argv)
+    if args.minutes is not None and not args.minutes > 0:  # NaN included
+        parser.error(f"--minutes must be > 0, got {args.minutes}")
+    for flag, low in [("--checkpoint-interval", 1), ("--threads", 1), ("--sample-tokens", 0),
+                      ("--final-eval-windows", 1)]:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None and value < low:
+            parser.error(f"{flag} must be >= {low}, got {value}")
+    return args
+
+
+def _given(args, options: dict) -> dict:
+    """The config fields of options that were given on the command line, with their values."""
+    return {field: getattr(args, field) for field, _, _ in options.values() if getattr(args, field) is not None}
+
+
+def _new_trainer(args, train_data, val_data, ctx: Distributed) -> Trainer:
+    options = _given(args, TRAIN_OPTIONS)
+    steps = options.get("steps", TRAIN_DEFAULTS["steps"])
+    if "warmup_steps" not in options and is_int(steps) and steps > 0:
+        options["warmup_steps"] = min(TRAIN_DEFAULTS["warmup_steps"], steps)  # a short run warms up for its length
+    tcfg = TrainConfig(**options)
+    cfg = GPTConfig(**{**MODEL_OVERRIDES, **_given(args, MODEL_OPTIONS)})
+    torch.manual_seed(tcfg.seed)  # the initial weights, and then the dropout masks, follow from the seed
+    model = GPTModel(cfg).to(ctx.device)
+    if ctx.rank > 0:
+        torch.manual_seed(tcfg.seed + ctx.rank)  # other processes draw other dropout masks
+    return Trainer(model, tcfg, train_data, val_data, ctx)
+
+
+def _resumed_trainer(args, checkpoint: Path, train_data, val_data, ctx: Distributed) -> Trainer:
+    if not checkpoint.is_file():
+        raise SystemExit(f"error: --resume, but there is no checkpoint at {checkpoint}")
+    trainer = Trainer.from_checkpoint(checkpoint, train_data, val_data, ctx=ctx)
+    saved = {**asdict(trainer.model.cfg), **asdict(trainer.tcfg)}
+    options = {**_given(args, MODEL_OPTIONS), **_given(args, TRAIN_OPTIONS)}
+    changed = sorted(field for field, value in options.items() if value != saved[field])
+    if changed:
+        raise SystemExit(f"error: --resume continues the saved run with its own settings, and these options differ "
+                         f"from them: {', '.join(changed)} (drop them, or train a new run in another --out directory)")
+    return trainer
+
+
+def _remove_unfinished_writes(out: Path) -> list[Path]:
+    """Delete the temporary files that saves killed half-way left in out (see atomic_write); the paths removed."""
+    leftovers = [path for directory in (out, out / "model") for path in directory.glob(".*.tmp") if path.is_file()]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
+
+
+def _save_plot(trainer: Trainer, path: Path) -> None:
+    try:
+        from matplotlib.figure import Figure  # optional: matplotlib is not a dependency of gpt2lib
+    except ModuleNotFoundError:
+        return
+    figure = Figure(figsize=(8, 5))
+    ax = figure.subplots()
+    plot_history(trainer.history, ax)
+    ax.set_title(f"{trainer.model.cfg.n_layers} layers, width {trainer.model.cfg.emb_dim}: loss on tiny Shakespeare")
+    figure.tight_layout()
+    atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=100))
+
+
+def main(argv=None) -> int:
+    """Run the command with the options in argv (sys.argv's by default); the exit status."""
+    args = _parse_args(argv)
+    if importlib.util.find_spec("safetensors") is None:  # the export after training needs it: say so before
+        raise SystemExit("error: the run ends by exporting the model to Hugging Face's format, which needs "
+                         "safetensors: pip install 'gpt2lib[hf]'")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        ctx = setup(args.device)  # under torchrun: join the other processes
+    except (RuntimeError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from error
+    try:
+        return _train(args, ctx)
+    finally:
+        teardown(ctx)
+
+
+def _train(args, ctx: Distributed) -> int:
+    say = print if ctx.is_main else (lambda *args, **kwargs: None)  # only rank 0 reports
+    out = Path(args.out)
+    checkpoint = out / "checkpoint.pt"
+    train_data, val_data = train_val_split(tokenize(load_corpus()))
+    if ctx.is_main and (leftovers := _remove_unfinished_writes(out)):
+        say(f"removed {len(leftovers)} unfinished file(s) of an interrupted save: {', '.join(p.name for p in leftovers)}")
+    resume = args.resume == "yes" or (args.resume == "auto" and checkpoint.is_file())
+    try:
+        trainer = _resumed_trainer(args, checkpoint, train_data, val_data, ctx) if resume else None
+    except (TrainingCheckpointError, TypeError, ValueError) as error:  # e.g. a saved precision this CPU lacks
+        raise SystemExit(f"error: {error}") from error
+    if trainer is None:
+        if checkpoint.exists():
+            raise SystemExit(f"error: {checkpoint} exists: add --resume to continue it, or choose another --out")
+        try:
+            trainer = _new_trainer(args, train_data, val_data, ctx)
+        except (TypeError, ValueError) as error:
+            raise SystemExit(f"error: {error}") from error
+    cfg, tcfg = trainer.model.cfg, trainer.tcfg
+    say(f"model: {cfg.n_layers} layers, width {cfg.emb_dim}, {cfg.n_heads} heads, context {cfg.context_length}, "
+        f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters")
+    say(f"data: {len(train_data):,} training and {len(val_data):,} validation tokens; "
+        f"{trainer.tokens_per_step:,} tokens per step; precision {trainer.dtype or torch.float32}")
+    try:
+        share = rank_share(tcfg.batch_size * tcfg.grad_accum, ctx)  # this process's windows of every step
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from error
+    processes = f"; {ctx.world_size} processes, {share.stop - share.start} windows each per step" if ctx.active else ""
+    say(f"{'resuming at' if resume else 'starting at'} step {trainer.step} of {tcfg.steps}; writing to {out}{processes}")
+
+    stop_requested = []
+
+    def request_stop(signum, frame):  # Ctrl+C (SIGINT) or SIGTERM: a checkpoint, then a clean exit
+        if stop_requested and signum == signal.SIGINT:  # Ctrl+C again stops at once; the last checkpoint is intact
+            raise KeyboardInterrupt
+        if stop_requested:  # a repeated SIGTERM (Linux may send a parent-death signal twice): already stopping
+            return
+        stop_requested.append(signum)
+        if ctx.is_main:
+            print("\nstopping after this step, with a checkpoint (Ctrl+C again to stop at once)...", file=sys.stderr)
+
+    previous_handlers = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    start, start_step = time.perf_counter(), trainer.step
+    try:
+        finished = trainer.fit(max_seconds=None if args.minutes is None else args.minutes * 60,
+                               progress=not args.no_progress, checkpoint_path=checkpoint,
+                               checkpoint_interval=args.checkpoint_interval, stop=lambda: bool(stop_requested))
+    finally:
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
+    seconds = time.perf_counter() - start
+    tokens_per_s = (trainer.step - start_step) * trainer.tokens_per_step / seconds if seconds > 0 else 0.0
+    session = {"session_steps": trainer.step - start_step, "session_seconds": seconds, "tokens_per_s": tokens_per_s}
+    if not ctx.is_main:
+        return 0
+    return _report(args, trainer, finished, session, out, val_data)
+
+
+def _report(args, trainer, finished, session, out, val_data) -> int:
+    print(f"reached step {trainer.step} of {trainer.tcfg.steps}; this session trained {session['session_steps']} steps "
+          f"in {session['session_seconds'] / 60:.1f} minutes, {session['tokens_per_s']:,.0f} tokens/s (evaluations included)")
+    val_loss = evaluate(trainer.model, val_data, trainer.model.cfg.context_length, args.final_eval_windows,
+                        dtype=trainer.dtype)
+    where = "the whole validation split" if args.final_eval_windows is None else f"{args.final_eval_windows} windows"
+    print(f"validation loss on {where}: {val_loss:.3f}")
+    export_hf(trainer.model, out / "model")
+    _save_plot(trainer, out / "loss.png")
+    text = sample(trainer.model, args.prompt, args.sample_tokens) if args.sample_tokens > 0 else ""
+    summary = {"finished": finished, "step": trainer.step, "steps": trainer.tcfg.steps, **session,
+               "val_loss": val_loss, "model_config": asdict(trainer.model.cfg),
+               "train_config": asdict(trainer.tcfg), "sample_prompt": args.prompt, "sample": text}
+    atomic_write(out / "summary.json", lambda file: file.write((json.dumps(summary, indent=2) + "\n").encode()))
+    print(f"wrote {out / 'checkpoint.pt'}, {out / 'model'} (Hugging Face format), {out / 'loss.png'}")
+    if text:
+        print(f"sample (temperature 0.8, top-k 50):\n{text}")
+    if not finished:
+        print(f"stopped early; continue with: python -m gpt2lib.train --out {args.out} --resume")
+    return 0
+
+
+def run() -> None:
+    """The command as `python -m gpt2lib.train` runs it: freed memory kept for reuse, then main()."""
+    keep_freed_memory()  # for this process only: the tests call main() without it
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,278 @@
+# GENERATED FILE, edit the notebook instead.
+# Source: notebooks/08_pretraining.ipynb. Regenerate with `make export`.
+
+__all__ = [
+    "cpu_computes_bfloat16", "autocast_dtype", "autocast", "train_step", "evaluate", "TrainConfig", "Trainer",
+    "sample", "plot_history",
+]
+
+
+# %% notebooks/08_pretraining.ipynb, cell 33
+from contextlib import nullcontext
+
+import torch
+from torch import nn
+
+from gpt2lib.training.data import batches_for_step, windows_at
+from gpt2lib.training.loss import chunked_cross_entropy  # a faster loss, written below
+from gpt2lib.training.validation import check_evaluate_args, check_precision
+
+
+def cpu_computes_bfloat16() -> bool:
+    """Whether PyTorch runs bfloat16 natively on this CPU: oneDNN's bfloat16 matrix products, and AVX-512 kernels,
+    which attention's bfloat16 kernel needs (ATEN_CPU_CAPABILITY=avx2 makes torch use AVX2 kernels only)."""
+    try:
+        return torch.backends.cpu.get_cpu_capability() == "AVX512" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (AttributeError, RuntimeError):
+        return False
+
+
+# %% notebooks/08_pretraining.ipynb, cell 34
+def autocast_dtype(device, precision: str = "auto") -> torch.dtype | None:
+    """bfloat16 where the device supports it (precision "auto"), or as asked; None means float32 throughout."""
+    check_precision(precision)  # gpt2lib/training/validation.py
+    device = torch.device(device)
+    if precision == "bfloat16" and device.type == "cpu" and not cpu_computes_bfloat16():
+        raise ValueError(f"precision 'bfloat16' needs a CPU on which PyTorch computes in bfloat16 (see "
+                         f"cpu_computes_bfloat16); PyTorch uses {torch.backends.cpu.get_cpu_capability()} kernels "
+                         "here: use 'auto' or 'float32'")
+    if precision != "auto":
+        return torch.bfloat16 if precision == "bfloat16" else None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if device.type == "cpu" and cpu_computes_bfloat16() else None
+
+
+def autocast(device, dtype: torch.dtype | None):
+    """A context that runs matrix products in dtype (autocast), or does nothing when dtype is None."""
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+# %% notebooks/08_pretraining.ipynb, cell 44
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, micro_batches: list, lr: float,
+               grad_clip: float = 1.0, dtype: torch.dtype | None = None) -> tuple[float, float]:
+    """One optimizer step on micro_batches [(inputs, targets), ...] -> (mean loss, gradient norm before clipping).
+
+    model may be wrapped in DistributedDataParallel: it then averages the gradients over the processes, once,
+    during the backward pass of the last micro-batch (no_sync skips it for the others)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    device = next(model.parameters()).device
+    n_windows = sum(len(inputs) for inputs, _ in micro_batches)
+    total = torch.zeros((), device=device)
+    for i, (inputs, targets) in enumerate(micro_batches):
+        weight = len(inputs) / n_windows  # this micro-batch's share of the mean loss
+        is_last = i == len(micro_batches) - 1
+        with nullcontext() if is_last or not hasattr(model, "no_sync") else model.no_sync():
+            with autocast(device, dtype):
+                loss = chunked_cross_entropy(model(inputs.to(device)), targets.to(device))
+            (loss * weight).backward()  # gradients add up: their sum is the gradient of the mean loss
+        total += loss.detach() * weight
+    grad_norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip)  # rescale if the norm exceeds grad_clip
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total.item(), grad_norm.item()
+
+
+# %% notebooks/08_pretraining.ipynb, cell 46
+@torch.no_grad()
+def evaluate(model: nn.Module, data: torch.Tensor, context_length: int, max_windows: int | None = None,
+             batch_size: int = 16, dtype: torch.dtype | None = None) -> float:
+    """Mean loss over non-overlapping windows of data (at most max_windows, spread evenly), in eval mode."""
+    check_evaluate_args(data, context_length, max_windows, batch_size)  # gpt2lib/training/validation.py
+    n = (len(data) - 1) // context_length  # windows that fit, each with its shifted targets
+    starts = torch.arange(n) * context_length
+    if max_windows is not None and n > max_windows:
+        starts = starts[torch.linspace(0, n - 1, max_windows).long()]
+    was_training, device = model.training, model.tok_emb.weight.device
+    model.eval()  # no dropout
+    total = 0.0
+    for chunk in starts.split(batch_size):
+        inputs, targets = windows_at(data, chunk, context_length)
+        with autocast(device, dtype):
+            total += chunked_cross_entropy(model(inputs.to(device)), targets.to(device)).item() * len(chunk)
+    model.train(was_training)
+    return total / len(starts)
+
+
+# %% notebooks/08_pretraining.ipynb, cell 49
+import time
+from dataclasses import asdict, dataclass
+
+from tqdm import tqdm
+
+from gpt2lib.generation import generate
+from gpt2lib.hf.convert import empty_model
+from gpt2lib.model import GPTModel
+from gpt2lib.scaffold import GPTConfig
+from gpt2lib.tokenizer import get_tokenizer
+from gpt2lib.training.checkpoint import CHECKPOINT_FORMAT, atomic_write, load_checkpoint, rng_state, set_rng_state
+from gpt2lib.training.distributed import SINGLE, Distributed, any_rank, barrier, gather_to_main, mean_over_ranks
+from gpt2lib.training.distributed import rank_share, wrap_for_ddp
+from gpt2lib.training.optim import lr_at, make_optimizer
+from gpt2lib.training.validation import check_fit_args, check_same_data, check_train_config, check_trainer_args
+
+
+# %% notebooks/08_pretraining.ipynb, cell 51
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: the length of the run, the batches, the optimizer and the schedule."""
+
+    steps: int = 1000  # optimizer steps; the learning-rate schedule spans them
+    batch_size: int = 16  # windows per micro-batch
+    grad_accum: int = 1  # micro-batches per step; a step sees batch_size * grad_accum windows
+    lr: float = 3e-3  # peak learning rate, reached at the end of the warmup
+    min_lr: float = 3e-4  # learning rate at the end of the cosine decay
+    warmup_steps: int = 30  # steps of linear warmup, from lr / warmup_steps to lr
+    weight_decay: float = 0.1  # AdamW's decoupled weight decay, on weight matrices only
+    grad_clip: float = 1.0  # largest gradient norm
+    eval_interval: int = 100  # steps between evaluations
+    eval_windows: int = 64  # windows of each split per evaluation
+    seed: int = 1234  # model initialization, batches and dropout all follow from it
+    precision: str = "auto"  # "auto": bfloat16 autocast where supported; or "bfloat16", "float32"
+
+    def __post_init__(self):
+        check_train_config(self)  # gpt2lib/training/validation.py
+
+
+# %% notebooks/08_pretraining.ipynb, cell 53
+class Trainer:
+    """A training run: the model, its optimizer, the data, the step reached and the history of losses.
+
+    ctx says which process this is when torchrun starts several (gpt2lib/training/distributed.py); by
+    default, the only one."""
+
+    def __init__(self, model: GPTModel, tcfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor,
+                 ctx: Distributed = SINGLE):
+        check_trainer_args(model, tcfg, train_data, val_data)  # gpt2lib/training/validation.py
+        self.model, self.tcfg, self.ctx = model, tcfg, ctx
+        self.train_data, self.val_data = train_data, val_data
+        self.device = model.tok_emb.weight.device
+        self.dtype = autocast_dtype(self.device, tcfg.precision)
+        self.optimizer = make_optimizer(model, tcfg.lr, tcfg.weight_decay)
+        self.step = 0  # steps done; also the position in the data, since step s trains on batches_for_step(s)
+        self.history = {"train_loss": [], "lr": [], "eval_step": [], "eval_train_loss": [], "val_loss": []}
+        self.ddp_model = wrap_for_ddp(model, ctx)  # the model itself in a single process
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.tcfg.batch_size * self.tcfg.grad_accum * self.model.cfg.context_length
+
+    # %% notebooks/08_pretraining.ipynb, cell 57 (@patch)
+    def train_one_step(self) -> float:
+        """Train on the batch of step self.step, record its loss and learning rate, and move to the next step."""
+        t = self.tcfg
+        batches = batches_for_step(self.train_data, self.step, t.seed, t.batch_size, self.model.cfg.context_length,
+                                   t.grad_accum)  # the global batch, the same whatever the number of processes
+        mine = rank_share(t.batch_size * t.grad_accum, self.ctx)  # this process's part of it: all of it, if alone
+        inputs, targets = (torch.cat(parts)[mine] for parts in zip(*batches))
+        lr = lr_at(self.step, t.lr, t.min_lr, t.warmup_steps, t.steps)
+        micro_batches = list(zip(inputs.split(t.batch_size), targets.split(t.batch_size)))
+        loss, _ = train_step(self.ddp_model, self.optimizer, micro_batches, lr, t.grad_clip, self.dtype)
+        loss = mean_over_ranks(loss, self.ctx)  # the global batch's loss
+        self.history["train_loss"].append(loss)
+        self.history["lr"].append(lr)
+        self.step += 1
+        return loss
+
+    # %% notebooks/08_pretraining.ipynb, cell 58 (@patch)
+    def evaluate_splits(self) -> tuple[float, float] | None:
+        """Losses on eval_windows windows of the training and validation splits, recorded at this step (rank 0 only)."""
+        if not self.ctx.is_main:
+            return None
+        context, windows = self.model.cfg.context_length, self.tcfg.eval_windows
+        train_loss = evaluate(self.model, self.train_data, context, windows, dtype=self.dtype)
+        val_loss = evaluate(self.model, self.val_data, context, windows, dtype=self.dtype)
+        for key, value in (("eval_step", self.step), ("eval_train_loss", train_loss), ("val_loss", val_loss)):
+            self.history[key].append(value)
+        return train_loss, val_loss
+
+    # %% notebooks/08_pretraining.ipynb, cell 60 (@patch)
+    def fit(self, max_seconds: float | None = None, progress: bool = True, checkpoint_path=None,
+            checkpoint_interval: int | None = None, stop=None) -> bool:
+        """Train to step tcfg.steps, evaluating every eval_interval steps; True when the run is complete.
+        Stops at a step boundary after max_seconds or when stop() is True; saves every checkpoint_interval steps."""
+        check_fit_args(max_seconds, checkpoint_path, checkpoint_interval, progress)
+        start, start_step = time.perf_counter(), self.step
+        self.model.train()
+        if self.step == 0 and not self.history["eval_step"]:
+            self.evaluate_splits()  # the loss before any training
+        show = progress and self.ctx.is_main  # with several processes, only rank 0 reports
+        with tqdm(total=self.tcfg.steps, initial=self.step, disable=not show, unit="step", dynamic_ncols=True) as bar:
+            while self.step < self.tcfg.steps:
+                out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
+                if any_rank(out_of_time or (stop is not None and stop()), self.ctx):  # all processes stop at one step
+                    break
+                loss = self.train_one_step()
+                tokens_per_s = (self.step - start_step) * self.tokens_per_step / (time.perf_counter() - start)
+                bar.set_postfix(loss=f"{loss:.3f}", tok_per_s=f"{tokens_per_s:,.0f}", refresh=False)
+                bar.update()
+                if self.step % self.tcfg.eval_interval == 0 or self.step == self.tcfg.steps:
+                    losses = self.evaluate_splits()  # None except on rank 0
+                    if show:
+                        bar.write(f"step {self.step}: train loss {losses[0]:.3f}, val loss {losses[1]:.3f}")
+                if checkpoint_path is not None and checkpoint_interval and self.step % checkpoint_interval == 0:
+                    self.save(checkpoint_path)
+        if checkpoint_path is not None:
+            self.save(checkpoint_path)
+        return self.step == self.tcfg.steps
+
+    # %% notebooks/08_pretraining.ipynb, cell 82 (@patch)
+    def state_dict(self) -> dict:
+        """Everything a run needs to continue exactly: weights, optimizer moments, step, history, random states."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model_config": asdict(self.model.cfg), "tie_weights": self.model.weights_tied,
+            "train_config": asdict(self.tcfg),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "step": self.step, "history": self.history,
+            "rng": gather_to_main(rng_state(), self.ctx),  # a list: one random state per process (None off rank 0)
+            "data": {"train_tokens": len(self.train_data), "val_tokens": len(self.val_data)},
+        }
+
+    # %% notebooks/08_pretraining.ipynb, cell 82 (@patch)
+    def save(self, path) -> None:
+        """Save the run to path atomically (see atomic_write). With several processes, all call it and rank 0 writes."""
+        state = self.state_dict()  # every process takes part: each sends its random state to rank 0
+        if self.ctx.is_main:
+            atomic_write(path, lambda file: torch.save(state, file))
+        barrier(self.ctx)  # no process goes on, or exits, before the checkpoint is complete
+
+    # %% notebooks/08_pretraining.ipynb, cell 84 (@patch)
+    @classmethod
+    def from_checkpoint(cls, path, train_data, val_data, device=None, ctx: Distributed = SINGLE) -> "Trainer":
+        """The run saved at path, ready to continue: fit() then gives the losses of an uninterrupted run."""
+        state = load_checkpoint(path)
+        check_same_data(state["data"], train_data, val_data, path)  # gpt2lib/training/validation.py
+        device = ctx.device if device is None else device
+        model = empty_model(GPTConfig(**state["model_config"]), device, tie_weights=state["tie_weights"])
+        model.load_state_dict(state["model"])
+        trainer = cls(model, TrainConfig(**state["train_config"]), train_data, val_data, ctx)
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.step, trainer.history = state["step"], state["history"]
+        states = state["rng"]  # one per process of the saved run; rank 0's for a process it did not have
+        set_rng_state(states[ctx.rank] if ctx.rank < len(states) else states[0])
+        return trainer
+
+
+# %% notebooks/08_pretraining.ipynb, cell 64
+def sample(model: GPTModel, prompt: str = "\n", max_new_tokens: int = 100, temperature: float = 0.8,
+           top_k: int | None = 50, seed: int = 0) -> str:
+    """A seeded sample of max_new_tokens tokens after prompt, as text (gpt2lib.generate, notebook 07)."""
+    device = model.tok_emb.weight.device
+    prompt_ids = torch.tensor([get_tokenizer().encode(prompt)], device=device)  # (1, P)
+    generator = torch.Generator(device).manual_seed(seed)
+    ids = generate(model, prompt_ids, max_new_tokens, temperature=temperature, top_k=top_k, generator=generator)
+    return get_tokenizer().decode(ids[0].tolist())
+
+
+def plot_history(history: dict, ax) -> None:
+    """Draw a run's loss curves on a matplotlib Axes: every step's training loss, and the evaluations."""
+    ax.plot(range(1, len(history["train_loss"]) + 1), history["train_loss"], alpha=0.4, label="training batch")
+    ax.plot(history["eval_step"], history["eval_train_loss"], "o-", label="training split (eval)")
+    ax.plot(history["eval_step"], history["val_loss"], "s-", label="validation split (eval)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy loss (nats per token)")
+    ax.legend()
+    ax.grid(alpha=0.3)
