@@ -20,7 +20,7 @@ ifndef TORCH
 TORCH := $(or $(shell cat $(TORCH_FILE) 2>/dev/null),pypi)
 endif
 ifneq ($(or $(filter-out pypi cpu cu1% rocm%,$(TORCH)),$(filter cuda,$(TORCH))),)
-$(error TORCH=$(TORCH) is not a torch build: use pypi, cpu, or one of PyTorch's indexes such as cu128 (see README.md))
+$(error TORCH=$(TORCH) is not a torch build: use pypi, cpu, or one of PyTorch's indexes such as cu128 (see site/install.md))
 endif
 TORCH_INDEX_URL := $(if $(filter-out pypi,$(TORCH)),https://download.pytorch.org/whl/$(TORCH))
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL))
@@ -78,10 +78,12 @@ notebooks: export
 	done
 
 # gpt2lib versus Hugging Face transformers, side by side (a few minutes; not part of the tests).
+# Writes benchmarks/results/bench_gpt2.md and .json, which the site's performance page shows.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_gpt2.py
 
 # One training step of gpt2lib versus Hugging Face, side by side (about 10 minutes; not part of the tests).
+# Writes benchmarks/results/bench_training.md and .json, which the site's performance page shows.
 bench-train: $(STAMP)
 	$(BIN)/python benchmarks/bench_training.py
 
@@ -113,12 +115,14 @@ $(VENV)/.installed-site: $(STAMP)
 	$(BIN)/python -m pip install --disable-pip-version-check $(TORCH_INDEX) -c constraints.txt -e ".[dev,site]"
 	touch $@
 
-# The course as a static website in build/site/html: the notebooks with their stored outputs (not re-run).
+# The course as a static website in build/site/html: the pages of site/ and the notebooks with their
+# stored outputs (not re-run).
 site: $(VENV)/.installed-site
 	$(BIN)/python tools/build_site.py
 
-# Open the built site in headless Chromium and check its math, figures and navigation;
-# screenshot in build/site/screenshot.png (SCREENSHOT=path for another). Needs Chromium and chromedriver
+# Open every page of site/ and a notebook page in headless Chromium and check their math, images, navigation
+# and that nothing comes from another server; screenshots in build/site/screenshot.png (SCREENSHOT=path for
+# another) and build/site/pages/. Needs Chromium and chromedriver
 # (Debian: apt-get install chromium chromium-driver; elsewhere set CHROMIUM and CHROMEDRIVER to their paths).
 site-check: site
 	$(BIN)/python tools/check_site.py $(SCREENSHOT)

@@ -8,6 +8,9 @@ attention is PyTorch's sdpa) and its fastest counts. The bound is the time to ap
 weight matrix of the model to a vector once per token, for each layout a weight can be
 stored in. All runs of a dtype are interleaved (one of each, then again) so that a noisy
 machine slows all alike, and each number is a median. Not part of the tests: timings are not tests.
+
+The tables go to benchmarks/results/bench_gpt2.md and .json (--results DIR for another folder), with the
+machine they were measured on; the site's performance page shows the .md file.
 """
 
 import argparse
@@ -16,11 +19,13 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 import transformers
 from transformers import GPT2Config, GPT2LMHeadModel
 
+import result_files  # benchmarks/, the script's own folder
 from gpt2lib import default_device, generate, model_from_hf
 
 PROMPT_LEN, NEW_TOKENS = 8, 128  # cached decoding: one prompt
@@ -108,29 +113,45 @@ def measure(dtype: torch.dtype, repeats: int, device: torch.device) -> dict[str,
     return medians
 
 
-def verdict(value: float, target: float) -> str:
-    return f">= {target:.2f} {'met' if value >= target else 'MISSED'}"
+def verdict(row: dict) -> str:
+    return f">= {row['target']:.2f} {'met' if row['met'] else 'MISSED'}"
 
 
-def report(dtype: torch.dtype, medians: dict[str, float]) -> None:
-    """Print one dtype's rows: gpt2lib, Hugging Face at its best, the ratio and the target."""
+def compare(dtype: torch.dtype, medians: dict[str, float]) -> tuple[list[dict], list[dict]]:
+    """One dtype's results: gpt2lib against Hugging Face at its best, and the weight-streaming bounds."""
     name = str(dtype).removeprefix("torch.")
     rows = [(f"forward {shape}", f"forward {shape}", "forward", 1, "ms") for shape in FORWARD_SHAPES]
     rows += [(f"cached decoding, {NEW_TOKENS} tokens", "decode", "decode", NEW_TOKENS, "tok/s"),
              (f"batch of {BATCH}, {BATCH_NEW_TOKENS} tokens each", "batch", "batch", BATCH * BATCH_NEW_TOKENS, "tok/s")]
+    comparisons = []
     for label, key, kind, tokens, unit in rows:
         ours = medians[f"{key} gpt2lib"]
         hf_way, theirs = min([(way, medians[f"{key} {way}"]) for way in ("HF", "HF+mask")], key=lambda pair: pair[1])
         shown = (ours * 1e3, theirs * 1e3) if unit == "ms" else (tokens / ours, tokens / theirs)
-        print(f"{name:<9} {label:<30} {shown[0]:>9.1f} {shown[1]:>9.1f} {unit:<6} {hf_way:<8} {theirs / ours:>6.2f}x  "
-              f"{verdict(theirs / ours, SPEEDUP_TARGETS[kind])}")
-    decode = medians["decode gpt2lib"]
+        comparisons.append({"dtype": name, "measurement": label, "gpt2lib": round(shown[0], 1),
+                            "hf_best": round(shown[1], 1), "unit": unit, "hf_way": hf_way,
+                            "speedup": round(theirs / ours, 3), "target": SPEEDUP_TARGETS[kind],
+                            "met": theirs / ours >= SPEEDUP_TARGETS[kind]})
+    bounds = []
     for layout in ("(out, in)", "(in, out)"):
         bound = medians[f"bound {layout}"]
-        stored = layout == "(out, in)"  # nn.Linear's layout, the one gpt2lib stores
-        note = f"gpt2lib decodes at {bound / decode:.0%} of it  {verdict(bound / decode, BOUND_TARGET)}" if stored else \
-            "(Hugging Face's Conv1D layout)"
-        print(f"{name:<9} {'bound, weights ' + layout:<30} {NEW_TOKENS / bound:>9.1f} {'':>9} tok/s  {note}")
+        row = {"dtype": name, "layout": layout, "bound_tok_s": round(NEW_TOKENS / bound, 1)}
+        if layout == "(out, in)":  # nn.Linear's layout, the one gpt2lib stores
+            fraction = bound / medians["decode gpt2lib"]
+            row.update(gpt2lib_fraction=round(fraction, 3), target=BOUND_TARGET, met=fraction >= BOUND_TARGET)
+        bounds.append(row)
+    return comparisons, bounds
+
+
+def print_rows(comparisons: list[dict], bounds: list[dict]) -> None:
+    """One dtype's rows as a text table."""
+    for r in comparisons:
+        print(f"{r['dtype']:<9} {r['measurement']:<30} {r['gpt2lib']:>9.1f} {r['hf_best']:>9.1f} {r['unit']:<6} "
+              f"{r['hf_way']:<8} {r['speedup']:>6.2f}x  {verdict(r)}")
+    for r in bounds:
+        note = f"gpt2lib decodes at {r['gpt2lib_fraction']:.0%} of it  {verdict(r)}" \
+            if "target" in r else "(Hugging Face's Conv1D layout)"
+        print(f"{r['dtype']:<9} {'bound, weights ' + r['layout']:<30} {r['bound_tok_s']:>9.1f} {'':>9} tok/s  {note}")
 
 
 CONVERSION_SCRIPT = """
@@ -163,30 +184,82 @@ def measure_conversion(repeats: int = 3) -> tuple[float, int, int]:
     return statistics.median(r[0] for r in results), max(r[1] for r in results), results[0][2]
 
 
+def conversion_line(c: dict) -> str:
+    """The weight conversion's time and extra peak memory, each against its target."""
+    seconds_met = c["seconds"] < c["seconds_target"]
+    memory_met = c["extra_bytes"] < c["memory_target"] * c["model_bytes"]
+    return (f"weight conversion (CPU, float32, median of 3 fresh processes): {c['seconds']:.2f} s  "
+            f"{'met' if seconds_met else 'MISSED'} (< {c['seconds_target']:.0f} s); extra peak memory "
+            f"{c['extra_bytes'] / 1e6:.0f} MB = {c['extra_bytes'] / c['model_bytes']:.2f}x the model's "
+            f"{c['model_bytes'] / 1e6:.0f} MB  {'met' if memory_met else 'MISSED'} (< {c['memory_target']:.0f}x)")
+
+
+NOTE = ("speedup: HF's time / gpt2lib's (> 1: gpt2lib is faster). HF way: the faster of HF without and with an "
+        "attention mask. bound: every weight matrix applied to a vector with torch.mv, once per token.")
+
+
+def markdown(run: dict, info: dict, settings: dict, comparisons: list[dict], bounds: list[dict],
+             conversion: dict | None) -> str:
+    """The result file shown on the site: the machine, then the tables."""
+    text = result_files.machine_markdown(run, info)
+    text += (f"\nMedians of {settings['repeats']} interleaved runs. Speedup: Hugging Face's time over gpt2lib's "
+             "(above 1, gpt2lib is faster); HF way: the faster of Hugging Face without and with an attention mask.\n\n")
+    text += result_files.markdown_table(
+        ["dtype", "measurement", "gpt2lib", "HF at its best", "HF way", "speedup (target)"],
+        [[r["dtype"], f"{r['measurement']}, {r['unit']}", f"{r['gpt2lib']:,.1f}", f"{r['hf_best']:,.1f}", r["hf_way"],
+          f"{r['speedup']:.2f}x (≥ {r['target']:.2f}x: {'met' if r['met'] else 'missed'})"] for r in comparisons])
+    text += ("\nThe weight-streaming bound: every weight matrix applied to a vector with `torch.mv`, once per "
+             f"token, for {NEW_TOKENS} tokens, in each layout a matrix can be stored in.\n\n")
+    text += result_files.markdown_table(
+        ["dtype", "weights stored as", "bound", "gpt2lib's cached decoding (target)"],
+        [[r["dtype"], f"{r['layout']}" + (", as gpt2lib" if "target" in r else ", as Hugging Face's Conv1D"),
+          f"{r['bound_tok_s']:,.1f} tok/s",
+          f"{r['gpt2lib_fraction']:.0%} of the bound (≥ {r['target']:.0%}: {'met' if r['met'] else 'missed'})"
+          if "target" in r else ""] for r in bounds])
+    if conversion:
+        line = " ".join(conversion_line(conversion).split())
+        text += f"\n{line[0].upper()}{line[1:]}.\n"
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs of each measurement (default 5)")
     parser.add_argument("--device", default=str(default_device()), help="cpu, cuda or mps (default: the fastest here)")
+    parser.add_argument("--results", type=Path, default=result_files.RESULTS,
+                        help="folder for bench_gpt2.md and bench_gpt2.json (default: benchmarks/results, "
+                             "which the site's performance page shows)")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
     device = torch.device(args.device)
     transformers.logging.set_verbosity_error()
+    run, info = result_files.run_info(), result_files.machine(device)
     print(f"torch {torch.__version__}, transformers {transformers.__version__} on {device}, "
           f"{torch.get_num_threads()} CPU threads, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
           f"medians of {args.repeats} interleaved runs")
-    print(f"{'dtype':<9} {'measurement':<30} {'gpt2lib':>9} {'HF best':>9} {'unit':<6} {'HF way':<8} {'speedup':>7}  target")
-    conversion = measure_conversion() if sys.platform == "linux" else None  # first, before this process grows
+    print(f"{'dtype':<9} {'measurement':<30} {'gpt2lib':>9} {'HF best':>9} {'unit':<6} {'HF way':<8} "
+          f"{'speedup':>7}  target")
+    conversion = None
+    if sys.platform == "linux":  # first, before this process grows
+        (seconds_, extra, size), (seconds_target, memory_target) = measure_conversion(), CONVERSION_TARGETS
+        conversion = {"seconds": round(seconds_, 3), "extra_bytes": extra, "model_bytes": size,
+                      "seconds_target": seconds_target, "memory_target": memory_target}
+    comparisons, bounds = [], []
     for dtype in (torch.float32, torch.bfloat16):
-        report(dtype, measure(dtype, args.repeats, device))
+        rows, bound_rows = compare(dtype, measure(dtype, args.repeats, device))
+        print_rows(rows, bound_rows)
+        comparisons += rows
+        bounds += bound_rows
     if conversion:
-        (conversion_s, extra, size), (seconds_target, memory_target) = conversion, CONVERSION_TARGETS
-        print(f"weight conversion (CPU, float32, median of 3 fresh processes): {conversion_s:.2f} s  "
-              f"{'met' if conversion_s < seconds_target else 'MISSED'} (< {seconds_target:.0f} s); extra peak memory "
-              f"{extra / 1e6:.0f} MB = {extra / size:.2f}x the model's {size / 1e6:.0f} MB  "
-              f"{'met' if extra < memory_target * size else 'MISSED'} (< {memory_target:.0f}x)")
-    print("speedup: HF's time / gpt2lib's (> 1: gpt2lib is faster). HF way: the faster of HF without and with "
-          "an attention mask. bound: every weight matrix applied to a vector with torch.mv, once per token.")
+        print(conversion_line(conversion))
+    print(NOTE)
+    settings = {"repeats": args.repeats, "prompt_tokens": PROMPT_LEN, "new_tokens": NEW_TOKENS, "batch": BATCH,
+                "batch_new_tokens": BATCH_NEW_TOKENS, "forward_shapes": FORWARD_SHAPES}
+    data = {"benchmark": "bench_gpt2", "run": run, "machine": info, "settings": settings,
+            "comparisons": comparisons, "bounds": bounds, "conversion": conversion}
+    result_files.write("bench_gpt2", args.results, data,
+                       markdown(run, info, settings, comparisons, bounds, conversion))
 
 
 if __name__ == "__main__":

@@ -12,24 +12,32 @@ so that a noisy machine slows both alike. The same run measures the machine's ma
 much of the hardware each reaches, and profiles gpt2lib's step to show where its time goes.
 
 The comparison runs twice, each in a fresh process: with glibc's default malloc, as any Python program
-gets, and with the malloc settings `make train` uses (gpt2lib.train.keep_freed_memory), which spare both
-libraries the page faults of their large per-step tensors. Not part of the test suite: timings are not tests.
+gets, and with the malloc settings `make train` uses (keep_freed_memory in gpt2lib/training/cli.py), which
+spare both libraries the page faults of their large per-step tensors. Not part of the test suite: timings are not tests.
+
+The tables go to benchmarks/results/bench_training.md and .json (--results DIR for another folder), with the
+machine they were measured on; the site's performance page shows the .md file.
 """
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from bench_gpt2 import seconds, synchronize  # the same timing as the inference benchmark (same folder)
+import result_files  # benchmarks/, the script's own folder
+from bench_gpt2 import seconds, synchronize  # the same timing as the inference benchmark
 from gpt2lib import model_from_hf
-from gpt2lib.train import MODEL_DEFAULTS, TRAIN_DEFAULTS, keep_freed_memory
-from gpt2lib.training import autocast, autocast_dtype, make_optimizer, train_step
+from gpt2lib.training.cli import MODEL_DEFAULTS, TRAIN_DEFAULTS, keep_freed_memory
+from gpt2lib.training.optim import make_optimizer
+from gpt2lib.training.trainer import autocast, autocast_dtype, train_step
 
 TARGET = 1.2  # gpt2lib's training tokens/s over Hugging Face's, in each precision
 HEAD = "output layer and loss (tensors with a 50,257-long side)"
@@ -139,17 +147,8 @@ def where_time_goes(precision: str, device: torch.device) -> dict[str, float]:
     return {part: value / total for part, value in shares.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=9, help="interleaved rounds; the median counts [9]")
-    parser.add_argument("--steps", type=int, default=3, help="training steps per timed run [3]")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda [cpu]")
-    parser.add_argument("--malloc", choices=["default", "keep"], help="one malloc setting only (default: both, in turn)")
-    args = parser.parse_args()
-    if args.malloc is None:  # each setting in a process of its own: malloc's settings last for the process
-        for malloc in ("default", "keep"):
-            subprocess.run([sys.executable, __file__, *sys.argv[1:], "--malloc", malloc], check=True)
-        return
+def run_setting(args) -> dict:
+    """Measure, in this process, with the malloc setting args.malloc; print and return the numbers."""
     device = torch.device(args.device)
     kept = args.malloc == "keep" and keep_freed_memory()
     print(f"\n=== malloc: {'freed memory kept, as make train does' if kept else 'glibc default'} ===")
@@ -159,6 +158,7 @@ def main() -> None:
     print(f"model: {cfg['n_layers']} layers, width {cfg['emb_dim']}, {cfg['n_heads']} heads, context "
           f"{cfg['context_length']}; batch {TRAIN_DEFAULTS['batch_size']} windows; AdamW; medians of {args.repeats} "
           f"interleaved rounds of {args.steps} steps")
+    results = []
     precisions = ["float32"] + (["bfloat16"] if autocast_dtype(device, "auto") == torch.bfloat16 else [])
     for precision in precisions:
         dtype = getattr(torch, precision)
@@ -176,6 +176,71 @@ def main() -> None:
         shares = where_time_goes(precision, device)
         print("  where gpt2lib's step spends its time: " + ", ".join(f"{part} {share:.0%}"
                                                                   for part, share in shares.items()))
+        results.append({"precision": precision, "matmul_peak_gflops": round(peak / 1e9, 1),
+                        "tokens_per_s": {name: round(speed, 1) for name, speed in speeds.items()},
+                        "peak_share": {name: round(speed * flops_per_token(cfg) / peak, 3)
+                                       for name, speed in speeds.items()},
+                        "best_hf": best_hf, "ratio": round(ratio, 3), "target": TARGET, "met": ratio >= TARGET,
+                        "time_shares": {part: round(share, 3) for part, share in shares.items()}})
+    return {"malloc": "kept" if kept else "default", "precisions": results}
+
+
+def markdown(run: dict, info: dict, settings: dict, parts: list[dict]) -> str:
+    """The result file shown on the site: the machine, then the tables."""
+    malloc = {"default": "glibc default", "kept": "kept, as `make train`"}
+    text = result_files.machine_markdown(run, info)
+    text += (f"\nModel: {settings['n_layers']} layers, width {settings['emb_dim']}, {settings['n_heads']} heads, "
+             f"context {settings['context_length']}; batches of {settings['batch_size']} windows; medians of "
+             f"{settings['repeats']} interleaved rounds of {settings['steps']} steps. Training tokens/s:\n\n")
+    names = ["gpt2lib", "HF labels=", "HF logits + F.cross_entropy"]
+    text += result_files.markdown_table(
+        ["malloc", "precision", "gpt2lib", "HF `labels=`", "HF logits + `F.cross_entropy`",
+         "gpt2lib / best HF (target)"],
+        [[malloc[part["malloc"]], r["precision"], *(f"{r['tokens_per_s'][name]:,.0f}" for name in names),
+          f"{r['ratio']:.2f}x (≥ {r['target']}x: {'met' if r['met'] else 'missed'})"]
+         for part in parts for r in part["precisions"]])
+    text += "\nHow much of the machine's matrix-product peak (a 2048 × 2048 product) gpt2lib's step reaches, and " \
+            "where it spends its time (torch's profiler):\n\n"
+    text += result_files.markdown_table(
+        ["malloc", "precision", "matmul peak", "gpt2lib's share of it", "where gpt2lib's step spends its time"],
+        [[malloc[part["malloc"]], r["precision"], f"{r['matmul_peak_gflops']:,.0f} GFLOP/s",
+          f"{r['peak_share']['gpt2lib']:.0%}",
+          ", ".join(f"{'output layer and loss' if k == HEAD else k} {v:.0%}" for k, v in r["time_shares"].items())]
+         for part in parts for r in part["precisions"]])
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=9, help="interleaved rounds; the median counts [9]")
+    parser.add_argument("--steps", type=int, default=3, help="training steps per timed run [3]")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda [cpu]")
+    parser.add_argument("--malloc", choices=["default", "keep"],
+                        help="one malloc setting only (default: both, in turn)")
+    parser.add_argument("--results", type=Path, default=result_files.RESULTS,
+                        help="folder for bench_training.md and .json [benchmarks/results, shown on the site]")
+    parser.add_argument("--part", type=Path, help=argparse.SUPPRESS)  # a child process's numbers, for its parent
+    args = parser.parse_args()
+    if args.repeats < 1 or args.steps < 1:
+        parser.error(f"--repeats and --steps must be at least 1, got {args.repeats} and {args.steps}")
+    if args.malloc is None:  # each setting in a process of its own: malloc's settings last for the process
+        with tempfile.TemporaryDirectory() as folder:
+            parts = []
+            for malloc in ("default", "keep"):
+                part = Path(folder) / f"{malloc}.json"
+                subprocess.run([sys.executable, __file__, *sys.argv[1:], "--malloc", malloc, "--part", str(part)],
+                               check=True)
+                parts.append(json.loads(part.read_text()))
+    else:
+        parts = [run_setting(args)]
+        if args.part:
+            args.part.write_text(json.dumps(parts[0]))
+            return
+    run, info = result_files.run_info(), result_files.machine(torch.device(args.device))
+    settings = {**MODEL_DEFAULTS, "batch_size": TRAIN_DEFAULTS["batch_size"], "repeats": args.repeats,
+                "steps": args.steps}
+    data = {"benchmark": "bench_training", "run": run, "machine": info, "settings": settings, "results": parts}
+    result_files.write("bench_training", args.results, data, markdown(run, info, settings, parts))
 
 
 if __name__ == "__main__":

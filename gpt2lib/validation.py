@@ -158,7 +158,8 @@ def check_model_input(idx, cfg, device: torch.device) -> None:
     Reading a GPU tensor's values makes the CPU wait for the GPU, at every forward pass: there, an id out of
     range is left to PyTorch's own device-side assertion.
     """
-    check_token_ids(idx, cfg, device=device, check_range=idx.device.type == "cpu" if isinstance(idx, torch.Tensor) else True)
+    on_cpu = not isinstance(idx, torch.Tensor) or idx.device.type == "cpu"  # not a tensor: refused below anyway
+    check_token_ids(idx, cfg, device=device, check_range=on_cpu)
 
 
 

@@ -1,9 +1,10 @@
 """Sphinx configuration for the course website (`make site`; built by tools/build_site.py).
 
 The site is Jupyter Book 1's own stack used directly: Sphinx, MyST-NB to read the notebooks
-and sphinx-book-theme for the look. The notebooks are shown with their stored outputs and are
-never executed. MathJax is served from the site itself (sphinx-mathjax-offline), not from a
-CDN, so the pages render without internet.
+and sphinx-book-theme for the look. The pages are the Markdown files of site/, each its own
+source; the notebooks are shown with their stored outputs and are never executed. MathJax is
+served from the site itself (sphinx-mathjax-offline), not from a CDN, so the pages render
+without internet.
 """
 
 project = "Build GPT-2 in notebooks"
@@ -17,12 +18,16 @@ extensions = [
 ]
 
 root_doc = "index"
-exclude_patterns = ["README.md"]   # only reached through {include} in index.md and exercises.md
+# The benchmarks' result files are not pages: the performance page includes them.
+exclude_patterns = ["benchmarks/**"]
 
 # The notebooks as committed: stored outputs, no kernel started.
 nb_execution_mode = "off"
 # $...$ and $$...$$ math, as Jupyter shows it.
 myst_enable_extensions = ["dollarmath", "amsmath"]
+# Anchors for headings down to ###, named as GitHub names them, so that a link such as
+# design.md#offline works both on the site and on GitHub.
+myst_heading_anchors = 3
 
 html_theme = "sphinx_book_theme"
 html_title = project
@@ -35,14 +40,3 @@ html_theme_options = {
     "launch_buttons": {},
 }
 html_show_sourcelink = False
-
-
-def readme_links(app, relative_path, parent_docname, content):
-    """The README links to the folder notebooks/exercises/; on the site, that is the Exercises page."""
-    if relative_path.name == "README.md":
-        content[0] = content[0].replace("](notebooks/exercises/)", "](exercises.md)")
-
-
-def setup(app):
-    """Rewrite README links as the README is included (Sphinx's include-read event)."""
-    app.connect("include-read", readme_links)

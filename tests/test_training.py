@@ -400,18 +400,18 @@ def test_keeping_freed_memory_is_accepted_by_glibc_on_linux():
     assert result.stdout.strip() == "True", result.stderr
 
 
-# --- the recorded run in the README --------------------------------------------------------------
+# --- the recorded run on the site's training page --------------------------------------------------------------
 
 
-def test_the_readme_quotes_the_recorded_run_of_the_default_command():
+def test_the_training_page_quotes_the_recorded_run_of_the_default_command():
     summary = json.loads((ROOT / "assets" / "results" / "shakespeare_summary.json").read_text())
     assert summary["model_config"] == asdict(GPTConfig(**train_command.MODEL_DEFAULTS))  # made by the defaults
     assert summary["train_config"] == asdict(TrainConfig(**train_command.TRAIN_DEFAULTS))
     assert summary["finished"] and summary["session_steps"] == summary["steps"]  # in one session
     assert summary["val_loss"] <= 5.0 and summary["session_seconds"] <= 20 * 60  # the target
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "site" / "training.md").read_text()
     assert f"| training time | {summary['session_seconds'] / 60:.1f} minutes" in readme
     assert f"| speed | {summary['tokens_per_s']:,.0f} tokens/s |" in readme
     assert f"| final validation loss | {summary['val_loss']:.2f} on the whole validation split" in readme
     assert summary["sample"] in readme
-    assert "(assets/results/shakespeare_loss.png)" in readme and (ROOT / "assets/results/shakespeare_loss.png").is_file()
+    assert "(/assets/results/shakespeare_loss.png)" in readme and (ROOT / "assets/results/shakespeare_loss.png").is_file()

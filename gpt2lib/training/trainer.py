@@ -155,9 +155,16 @@ class Trainer:
         self.history = {"train_loss": [], "lr": [], "eval_step": [], "eval_train_loss": [], "val_loss": []}
         self.ddp_model = wrap_for_ddp(model, ctx)  # the model itself in a single process
 
-    @property
-    def tokens_per_step(self) -> int:
-        return self.tcfg.batch_size * self.tcfg.grad_accum * self.model.cfg.context_length
+    def evaluate(self) -> tuple[float, float] | None:
+        """Losses on eval_windows windows of each split, recorded at this step (on rank 0; None elsewhere)."""
+        if not self.ctx.is_main:
+            return None
+        context, windows = self.model.cfg.context_length, self.tcfg.eval_windows
+        train_loss = evaluate(self.model, self.train_data, context, windows, dtype=self.dtype)  # the function above
+        val_loss = evaluate(self.model, self.val_data, context, windows, dtype=self.dtype)
+        for key, value in (("eval_step", self.step), ("eval_train_loss", train_loss), ("val_loss", val_loss)):
+            self.history[key].append(value)
+        return train_loss, val_loss
 
     # %% notebooks/08_pretraining.ipynb, cell 57 (@patch)
     def train_one_step(self) -> float:
@@ -177,16 +184,9 @@ class Trainer:
         return loss
 
     # %% notebooks/08_pretraining.ipynb, cell 58 (@patch)
-    def evaluate_splits(self) -> tuple[float, float] | None:
-        """Losses on eval_windows windows of the training and validation splits, recorded at this step (rank 0 only)."""
-        if not self.ctx.is_main:
-            return None
-        context, windows = self.model.cfg.context_length, self.tcfg.eval_windows
-        train_loss = evaluate(self.model, self.train_data, context, windows, dtype=self.dtype)
-        val_loss = evaluate(self.model, self.val_data, context, windows, dtype=self.dtype)
-        for key, value in (("eval_step", self.step), ("eval_train_loss", train_loss), ("val_loss", val_loss)):
-            self.history[key].append(value)
-        return train_loss, val_loss
+    @property
+    def tokens_per_step(self) -> int:
+        return self.tcfg.batch_size * self.tcfg.grad_accum * self.model.cfg.context_length
 
     # %% notebooks/08_pretraining.ipynb, cell 60 (@patch)
     def fit(self, max_seconds: float | None = None, progress: bool = True, checkpoint_path=None,
@@ -197,7 +197,7 @@ class Trainer:
         start, start_step = time.perf_counter(), self.step
         self.model.train()
         if self.step == 0 and not self.history["eval_step"]:
-            self.evaluate_splits()  # the loss before any training
+            self.evaluate()  # the loss before any training
         show = progress and self.ctx.is_main  # with several processes, only rank 0 reports
         with tqdm(total=self.tcfg.steps, initial=self.step, disable=not show, unit="step", dynamic_ncols=True) as bar:
             while self.step < self.tcfg.steps:
@@ -209,7 +209,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss:.3f}", tok_per_s=f"{tokens_per_s:,.0f}", refresh=False)
                 bar.update()
                 if self.step % self.tcfg.eval_interval == 0 or self.step == self.tcfg.steps:
-                    losses = self.evaluate_splits()  # None except on rank 0
+                    losses = self.evaluate()  # None except on rank 0
                     if show:
                         bar.write(f"step {self.step}: train loss {losses[0]:.3f}, val loss {losses[1]:.3f}")
                 if checkpoint_path is not None and checkpoint_interval and self.step % checkpoint_interval == 0:
