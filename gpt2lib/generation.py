@@ -115,7 +115,7 @@ def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> to
     """model(idx) for new token ids (B, T) that follow the tokens in cache -> logits (B, T, vocab_size).
 
     It runs the model's own modules and weights, without dropout (for inference), and appends idx's keys
-    and values to cache.
+    and values to cache. idx is checked as GPTModel.forward checks it: its range on the CPU only.
     """
     check_cache(cache, model, idx)  # the cache fits this model and batch; the model is in eval mode
     check_model_input(idx, model.cfg, model.tok_emb.weight.device)  # as in GPTModel.forward (gpt2lib/validation.py)

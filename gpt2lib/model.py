@@ -14,7 +14,7 @@ from gpt2lib.attention import CausalSelfAttention
 from gpt2lib.feedforward import FeedForward
 from gpt2lib.layernorm import LayerNorm
 from gpt2lib.scaffold import GPTConfig, GPTScaffold
-from gpt2lib.validation import check_eval_mode, check_flag, check_generate_call, check_model_input
+from gpt2lib.validation import check_config, check_eval_mode, check_flag, check_generate_call, check_model_input
 
 
 # %% notebooks/05_transformer_block_and_model.ipynb, cell 7
@@ -59,13 +59,11 @@ def init_gpt2_weights(model: GPTScaffold) -> None:
 
 # %% notebooks/05_transformer_block_and_model.ipynb, cell 17
 class GPTModel(GPTScaffold):
-    """GPT-2: token ids (B, T) -> next-token logits (B, T, vocab_size).
-
-    With tie_weights=True (GPT-2's choice) the output head shares the token embedding's weight.
-    """
+    """GPT-2: ids (B, T) -> logits (B, T, vocab_size); tie_weights=True (GPT-2's choice) shares the head's weight."""
 
     def __init__(self, cfg: GPTConfig, tie_weights: bool = True):
-        check_flag(tie_weights, "tie_weights")  # gpt2lib/validation.py
+        check_config(cfg)  # the model is a door: a clear error for anything but a valid GPTConfig
+        check_flag(tie_weights, "tie_weights")  # both checks: gpt2lib/validation.py
         super().__init__(cfg)
         if tie_weights:
             self.out_head.weight = self.tok_emb.weight  # one tensor, used twice
@@ -78,12 +76,7 @@ class GPTModel(GPTScaffold):
         return LayerNorm(cfg.emb_dim)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """Map token ids (B, T) to next-token logits (B, T, vocab_size).
-
-        One cheap guard first: the ids' shape, dtype, length and device, and on the CPU their range.
-        On a GPU the range is not read back (that would wait for the GPU at every call): an id out of
-        range stops there with PyTorch's device-side assertion instead.
-        """
+        """The scaffold's forward pass, after one cheap check of the ids (their range on the CPU only)."""
         check_model_input(idx, self.cfg, self.tok_emb.weight.device)  # gpt2lib/validation.py
         positions = torch.arange(idx.shape[1], device=idx.device)  # 0, 1, ..., T-1
         x = self.drop(self.tok_emb(idx) + self.pos_emb(positions))  # (B, T, C) + (T, C) -> (B, T, C)

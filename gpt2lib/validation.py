@@ -13,6 +13,7 @@ object has, not by its class, so that the classes a notebook defines pass as wel
 import fractions
 import math
 import numbers
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -120,14 +121,27 @@ def check_eval_mode(model) -> None:
         raise ValueError("the model is in training mode (dropout on): call model.eval() first")
 
 
+def check_directory_target(directory) -> Path:
+    """A directory path to write into: refused if it is a file."""
+    if not isinstance(directory, (str, Path)):
+        raise TypeError(f"directory must be a str or a Path, got {type(directory).__name__}")
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{directory} exists and is not a directory")
+    return directory
+
+
 # --- tensors -------------------------------------------------------------------------------------
 
-def check_token_ids(idx, cfg, name: str = "token ids", within_context: bool = True, device=None,
-                    check_range: bool = True) -> None:
-    """Refuse anything but a non-empty (batch, seq_len) integer tensor of ids in 0..vocab_size-1 (on device).
+def check_token_ids(idx, cfg, name: str = "token ids", within_context: bool = True, device=None) -> None:
+    """Refuse anything but a non-empty (batch, seq_len) integer tensor of ids in 0..vocab_size-1 (on device)."""
+    check_config(cfg)
+    _check_ids(idx, cfg, name, within_context, device)
 
-    check_range=False skips the range, the one check that reads the ids' values (a host-device sync on a GPU).
-    """
+
+def _check_ids(idx, cfg, name: str = "token ids", within_context: bool = True, device=None,
+               check_range: bool = True) -> None:
+    """check_token_ids for a checked cfg; check_range=False skips the one check that reads the ids' values."""
     if not isinstance(idx, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (batch, seq_len), got {type(idx).__name__}")
     if idx.dtype not in (torch.long, torch.int32):
@@ -159,7 +173,7 @@ def check_model_input(idx, cfg, device: torch.device) -> None:
     range is left to PyTorch's own device-side assertion.
     """
     on_cpu = not isinstance(idx, torch.Tensor) or idx.device.type == "cpu"  # not a tensor: refused below anyway
-    check_token_ids(idx, cfg, device=device, check_range=on_cpu)
+    _check_ids(idx, cfg, device=device, check_range=on_cpu)
 
 
 

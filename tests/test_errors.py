@@ -461,3 +461,21 @@ def test_safetensors_files_without_safetensors_say_how_to_install_it(monkeypatch
     with pytest.raises(SystemExit, match=r"gpt2lib\[hf\]"):  # before training, not after it
         train.main(["--steps", "1", "--out", str(tmp_path / "run")])
     assert not (tmp_path / "run").exists()
+
+
+def test_the_model_and_the_loaders_refuse_a_config_that_is_not_a_valid_gptconfig():
+    """GPTConfig checks itself; the doors that take a config from elsewhere check it again (a dict, or a
+    config-like object of a notebook's own class with impossible sizes)."""
+    from types import SimpleNamespace
+
+    from gpt2lib import check_token_ids, empty_model
+
+    duck = SimpleNamespace(vocab_size=61, context_length=10, emb_dim=15, n_heads=2, n_layers=2, dropout=0.0,
+                           qkv_bias=False)
+    for bad, error, match in [(None, TypeError, "GPTConfig"), ({"vocab_size": 61}, TypeError, "GPTConfig"),
+                              (duck, ValueError, "divisible")]:
+        state = torch.get_rng_state()
+        refused(lambda: GPTModel(bad), error, match)
+        refused(lambda: empty_model(bad), error, match)
+        refused(lambda: check_token_ids(torch.tensor([[1, 2]]), bad), error, match)
+        assert torch.equal(torch.get_rng_state(), state)  # refused before any weight was drawn

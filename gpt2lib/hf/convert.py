@@ -16,7 +16,7 @@ from gpt2lib.hf.files import (
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
 from gpt2lib.tokenizer import END_OF_TEXT_ID
-from gpt2lib.validation import check_device, check_gpt_model, check_loadable_model
+from gpt2lib.validation import check_config, check_device, check_gpt_model, check_loadable_model
 
 
 # %% notebooks/06_loading_pretrained_weights.ipynb, cell 13
@@ -115,7 +115,8 @@ def empty_model(cfg: GPTConfig, device="cpu", tie_weights: bool = True) -> GPTMo
 
     Built on the meta device, it skips GPT-2's random initialization (seconds for 124M weights).
     """
-    device = check_device(device)  # gpt2lib/validation.py
+    check_config(cfg)
+    device = check_device(device)  # both checks: gpt2lib/validation.py
     with torch.device("meta"):
         model = GPTModel(cfg, tie_weights=tie_weights)
     model = model.to_empty(device=device)

@@ -43,3 +43,12 @@ __all__ = [
     "train_val_split",
     "windows_at",
 ]
+
+# Names that lived in gpt2lib.training before the library was grouped by concept, and where they are now.
+_MOVED = {"export_hf": "gpt2lib.hf", "hf_state_dict": "gpt2lib.hf", "hf_config": "gpt2lib.hf"}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        raise ImportError(f"{name} moved to {_MOVED[name]}: use `from {_MOVED[name]} import {name}`")
+    raise AttributeError(f"module 'gpt2lib.training' has no attribute {name!r}")

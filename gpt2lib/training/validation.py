@@ -178,14 +178,6 @@ def check_fit_args(max_seconds, checkpoint_path, checkpoint_interval, progress) 
         raise TypeError(f"progress must be True or False, got {progress!r}")
 
 
-def check_directory_target(directory) -> Path:
-    """A directory path to write into: refused if it is a file."""
-    if not isinstance(directory, (str, Path)):
-        raise TypeError(f"directory must be a str or a Path, got {type(directory).__name__}")
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise ValueError(f"{directory} exists and is not a directory")
-    return directory
 
 
 CHECKPOINT_KEYS = ("format", "model_config", "tie_weights", "train_config", "model", "optimizer", "step", "history",
