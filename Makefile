@@ -63,10 +63,12 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
-# Two workers; --dist loadscope keeps each notebook's cells (and each test file) on one worker, in order.
+# Two workers of one thread each; --dist loadscope keeps each notebook's cells (and each test file) on one
+# worker, in order. One thread each, because two workers of two threads on two cores spin-wait on each
+# other: on this project's 2-core machine the suite took 4.4 minutes so, and 11.7 without OMP_NUM_THREADS=1.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 # Regenerate gpt2lib from the notebooks' `#| export` cells.
 export: $(STAMP)
@@ -79,7 +81,7 @@ notebooks: export
 	    --ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; \
 	done
 
-# gpt2lib versus Hugging Face transformers, side by side (a few minutes; not part of the tests).
+# gpt2lib versus Hugging Face transformers, side by side (10 to 15 minutes on 2 cores; not part of the tests).
 # Writes benchmarks/results/bench_gpt2.md and .json, which the site's performance page shows.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_gpt2.py

@@ -115,7 +115,7 @@ def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> to
     """model(idx) for new token ids (B, T) that follow the tokens in cache -> logits (B, T, vocab_size).
 
     It runs the model's own modules and weights, without dropout (for inference), and appends idx's keys
-    and values to cache. idx is checked as GPTModel.forward checks it: its range on the CPU only.
+    and values to cache. idx is checked as GPTModel.forward checks it (its range except on CUDA).
     """
     check_cache(cache, model, idx)  # the cache fits this model and batch; the model is in eval mode
     check_model_input(idx, model.cfg, model.tok_emb.weight.device)  # as in GPTModel.forward (gpt2lib/validation.py)
@@ -158,7 +158,8 @@ def decode_step(model: GPTModel, next_ids: torch.Tensor, cache: KVCache) -> torc
     if next_ids.shape[1] != 1 or position >= model.cfg.context_length:
         raise ValueError(f"decode_step takes one new token per row within the context ({model.cfg.context_length}); "
                          f"got {next_ids.shape[1]} after {position} cached: use forward_with_cache")
-    x = model.tok_emb.weight[next_ids[:, 0]] + model.pos_emb.weight[position]  # (B, C)
+    positions = torch.full_like(next_ids[:, 0], position)  # (B,): every row's new token is at the same position
+    x = model.tok_emb(next_ids[:, 0]) + model.pos_emb(positions)  # (B, C)
     if x.shape[0] == 1:
         x = x[0]  # (C,): a single vector, so that every linear layer is one matrix-vector product
     for block, layer_cache in zip(model.blocks, cache.layers):

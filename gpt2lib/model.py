@@ -76,7 +76,7 @@ class GPTModel(GPTScaffold):
         return LayerNorm(cfg.emb_dim)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """The scaffold's forward pass, after one cheap check of the ids (their range on the CPU only)."""
+        """The scaffold's forward after a cheap check of the ids; on CUDA their range is left to PyTorch's assert."""
         check_model_input(idx, self.cfg, self.tok_emb.weight.device)  # gpt2lib/validation.py
         positions = torch.arange(idx.shape[1], device=idx.device)  # 0, 1, ..., T-1
         x = self.drop(self.tok_emb(idx) + self.pos_emb(positions))  # (B, T, C) + (T, C) -> (B, T, C)

@@ -2,5 +2,7 @@
 
 from gpt2lib.training.cli import main, run
 
+__all__ = ["main", "run"]
+
 if __name__ == "__main__":
     run()

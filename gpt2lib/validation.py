@@ -74,8 +74,6 @@ def check_flag(value, name: str) -> None:
         raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
-
-
 def check_device(device, name: str = "device") -> torch.device:
     """The torch.device for device, refused if it cannot hold weights here (unknown, meta, CUDA without a GPU)."""
     if device is None:
@@ -167,19 +165,13 @@ def _check_ids(idx, cfg, name: str = "token ids", within_context: bool = True, d
 
 
 def check_model_input(idx, cfg, device: torch.device) -> None:
-    """GPTModel.forward's guard: shape, dtype, length and device of the ids; their range only on the CPU.
+    """GPTModel.forward's guard: shape, dtype, length and device of the ids, and their range except on CUDA.
 
-    Reading a GPU tensor's values makes the CPU wait for the GPU, at every forward pass: there, an id out of
-    range is left to PyTorch's own device-side assertion.
+    Reading a CUDA tensor's values makes the CPU wait for the GPU, at every forward pass: there, an id out of
+    range is left to PyTorch's own device-side assertion (which stops the CUDA context).
     """
-    on_cpu = not isinstance(idx, torch.Tensor) or idx.device.type == "cpu"  # not a tensor: refused below anyway
-    _check_ids(idx, cfg, device=device, check_range=on_cpu)
-
-
-
-
-
-
+    on_cuda = isinstance(idx, torch.Tensor) and idx.device.type == "cuda"
+    _check_ids(idx, cfg, device=device, check_range=not on_cuda)
 
 
 # --- sampling and generation ---------------------------------------------------------------------

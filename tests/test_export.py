@@ -67,7 +67,7 @@ def test_cells_are_exported_in_order_without_their_marker(tmp_path):
     write_notebook(notebook, ["#| default_exp demo", "#| export\nA = 1", "B = 2", "#| export\nC = A + 1"])
     export = exporter.read_notebook(notebook)
     assert export.module == "demo"
-    assert export.cells == ["A = 1", "C = A + 1"]
+    assert [cell.source for cell in export.modules["demo"]] == ["A = 1", "C = A + 1"]
     text = exporter.render(export, tmp_path)
     assert "# Source: nb.ipynb." in text
     assert text.index("A = 1") < text.index("C = A + 1") and "B = 2" not in text

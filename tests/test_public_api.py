@@ -71,7 +71,6 @@ def test_the_training_command_still_runs_as_gpt2lib_train():
     assert main is cli_main
 
 
-
 def test_names_that_left_gpt2lib_training_say_where_they_are_now():
     with pytest.raises(ImportError, match=r"export_hf moved to gpt2lib\.hf"):
         from gpt2lib.training import export_hf  # noqa: F401

@@ -55,7 +55,6 @@ class Cell:
 class NotebookExport:
     notebook: Path
     module: str | None  # the default module
-    cells: list[str] = field(default_factory=list)  # sources of the default module's cells, without markers
     modules: dict[str, list[Cell]] = field(default_factory=dict)  # module -> its cells, in notebook order
 
 
@@ -98,8 +97,6 @@ def read_notebook(path: Path) -> NotebookExport:
                 f"names no module; add a line '{MODULE_MARK} <module>' to one of its code cells"
             )
         export.modules.setdefault(named or module, []).append(Cell(index, source))
-        if (named or module) == module:
-            export.cells.append(source)
     return export
 
 
@@ -186,8 +183,8 @@ def render_module(cells: list[Cell], source_name: str, where: str) -> str:
                           "before them")
     header = f"{GENERATED_MARK}\n# Source: {source_name}. Regenerate with `make export`.\n"
     names = ", ".join(f'"{name}"' for name in public_names(sources))
-    names = f"__all__ = [{names}]\n" if len(names) < 100 else "__all__ = [\n" + textwrap.fill(
-        names, 110, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False) + ",\n]\n"
+    wrapped = textwrap.fill(names, 110, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False)
+    names = f"__all__ = [{names}]\n" if len(names) < 100 else f"__all__ = [\n{wrapped},\n]\n"
     body = "\n\n\n".join(f"# %% {source_name}, cell {index}\n{text}" for (index, _), text in zip(parts, sources))
     return header + "\n" + names + "\n\n" + body + "\n"
 

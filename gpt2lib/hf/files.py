@@ -35,7 +35,7 @@ class WeightsMismatchError(ValueError):
     """The weights do not fit the model, or are not usable weights. Nothing was loaded."""
 
 
-CheckpointMismatchError = WeightsMismatchError  # the name before gpt2lib 0.2, kept so old code still runs
+CheckpointMismatchError = WeightsMismatchError  # its name before the library was grouped by concept; old code still runs
 
 
 class WeightFileError(ValueError):
@@ -95,10 +95,10 @@ def load_weight_file(path: str | Path) -> dict[str, torch.Tensor]:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:  # unsafe objects are never unpickled; garbage fails here too
             raise WeightFileError(f"{path} could not be read safely: it is corrupt, or it holds objects other "
-                                      f"than tensors, which are never unpickled ({error})") from error
+                                  f"than tensors, which are never unpickled ({error})") from error
         except Exception as error:  # noqa: BLE001 - any other failure of torch.load means a broken file
             raise WeightFileError(f"{path} is not a readable PyTorch weight file (corrupt or truncated?): "
-                                      f"{type(error).__name__}: {error}") from error
+                                  f"{type(error).__name__}: {error}") from error
     if not isinstance(state, Mapping):
         raise WeightFileError(f"{path} holds a {type(state).__name__}, not a state dict of named tensors")
     return dict(state)
@@ -210,7 +210,7 @@ def read_hf_config(hf_config) -> dict:
         raise TypeError(f"hf_config must be a transformers GPT2Config or a dict, got {type(hf_config).__name__}")
     if config.get("model_type", "gpt2") != "gpt2":
         raise ValueError(f"not a GPT-2 config: model_type={config['model_type']!r} (gpt2lib loads model_type 'gpt2')")
-    from gpt2lib.hf.convert import HF_CONFIG_KEYS  # the one table of config keys (notebook 06), which imports this module
+    from gpt2lib.hf.convert import HF_CONFIG_KEYS  # the one config-key table (notebook 06); convert imports us
 
     for field, key in HF_CONFIG_KEYS.items():
         if key not in config:

@@ -178,8 +178,6 @@ def check_fit_args(max_seconds, checkpoint_path, checkpoint_interval, progress) 
         raise TypeError(f"progress must be True or False, got {progress!r}")
 
 
-
-
 CHECKPOINT_KEYS = ("format", "model_config", "tie_weights", "train_config", "model", "optimizer", "step", "history",
                    "rng", "data")
 
