@@ -1,7 +1,7 @@
 """Self-checks for the exercises of notebook 06 (loading Hugging Face's GPT-2 weights).
 
 The checks build small Hugging Face GPT-2 models from a GPT2Config with random weights, so they never need
-the network or OpenAI's checkpoint. They import Hugging Face `transformers` (the hf extra) only when they run.
+the network or OpenAI's weights. They import Hugging Face `transformers` (the hf extra) only when they run.
 """
 
 import torch
@@ -222,10 +222,10 @@ def check_hf_state_entries(hf_state_entries) -> None:
                  f"{hf_state_entries_reference(2) - hf_state_entries_reference(1)} per block")
 
 
-# --- question 2: the size of a checkpoint ---------------------------------------------------------------
+# --- question 2: the size of a weight file ---------------------------------------------------------------
 
-def checkpoint_parameters(cfg) -> int:
-    """Learned numbers in a GPT-2 checkpoint (cfg: a Hugging Face GPT2Config): the tied head stored once, q/k/v
+def weight_file_parameters(cfg) -> int:
+    """Learned numbers in a GPT-2 weight file (cfg: a Hugging Face GPT2Config): the tied head stored once, q/k/v
     biases included."""
     C, n = cfg.n_embd, cfg.n_layer
     per_block = 2 * C + (3 * C * C + 3 * C) + (C * C + C) + 2 * C + (4 * C * C + 4 * C) + (4 * C * C + C)
@@ -233,21 +233,21 @@ def checkpoint_parameters(cfg) -> int:
 
 
 @keeps_random_state
-def check_checkpoint_megabytes(checkpoint_megabytes) -> None:
-    """checkpoint_megabytes(hf_config, dtype) -> size in MB (10^6 bytes) of the model's weights in dtype."""
+def check_weights_megabytes(weights_megabytes) -> None:
+    """weights_megabytes(hf_config, dtype) -> size in MB (10^6 bytes) of the model's weights in dtype."""
     from transformers import GPT2Config
 
-    name = "checkpoint_megabytes"
+    name = "weights_megabytes"
     small = GPT2Config()
     configs = [(small, torch.float32), (small, torch.bfloat16),
                (GPT2Config(n_embd=1024, n_layer=24, n_head=16), torch.float16), (tiny_hf_config(2), torch.float32)]
     for cfg, dtype in configs:
-        result = attempt(name, checkpoint_megabytes, cfg, dtype)
+        result = attempt(name, weights_megabytes, cfg, dtype)
         expect(isinstance(result, (int, float)) and not isinstance(result, bool), name,
                f"return a number, not {type(result).__name__}")
-        n, size, C = checkpoint_parameters(cfg), dtype.itemsize, cfg.n_embd
+        n, size, C = weight_file_parameters(cfg), dtype.itemsize, cfg.n_embd
         hints = {
-            "lm_head is wte's tensor (the weights are tied): a checkpoint stores it once": n + cfg.vocab_size * C,
+            "lm_head is wte's tensor (the weights are tied): a weight file stores it once": n + cfg.vocab_size * C,
             "GPT-2 has q/k/v biases: count c_attn's bias, 3 * n_embd numbers per block": n - 3 * C * cfg.n_layer,
             "count the position embedding wpe too: n_positions x n_embd": n - cfg.n_positions * C,
             "count the final layer norm ln_f too: a weight and a bias": n - 2 * C,
@@ -265,9 +265,9 @@ def check_checkpoint_megabytes(checkpoint_megabytes) -> None:
         off = round((result - reference) * 1e6 / size)
         raise ExerciseError(f"{name}: for {cfg.n_layer} blocks of width {C} in {dtype}, your answer is off by "
                             f"about {off:+,} parameters' worth of bytes")
-    passed(name, f"GPT-2 small's {checkpoint_parameters(small):,} parameters take "
-                 f"{checkpoint_parameters(small) * 4 / 1e6:.1f} MB in float32, "
-                 f"{checkpoint_parameters(small) * 2 / 1e6:.1f} MB in bfloat16")
+    passed(name, f"GPT-2 small's {weight_file_parameters(small):,} parameters take "
+                 f"{weight_file_parameters(small) * 4 / 1e6:.1f} MB in float32, "
+                 f"{weight_file_parameters(small) * 2 / 1e6:.1f} MB in bfloat16")
 
 
 def _near(a: float, b: float) -> bool:

@@ -11,7 +11,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from gpt2lib import (
-    CheckpointMismatchError, GPTConfig, GPTModel, GPTScaffold, KVCache, config_from_hf, forward_with_cache,
+    GPTConfig, GPTModel, GPTScaffold, KVCache, WeightsMismatchError, config_from_hf, forward_with_cache,
     from_pretrained, generate, get_tokenizer, load_hf_weights, model_from_hf, pick_next_token,
 )
 from gpt2lib.hf.files import WeightFileError, load_weight_file
@@ -201,7 +201,7 @@ def test_unusable_tensors_are_refused_by_name_and_nothing_is_loaded(spoil, match
     before = snapshot(model)
     state = dict(hf.state_dict())
     state["transformer.h.1.mlp.c_proj.weight"] = spoil(state["transformer.h.1.mlp.c_proj.weight"])
-    message = refused(lambda: load_hf_weights(model, state), CheckpointMismatchError, match)
+    message = refused(lambda: load_hf_weights(model, state), WeightsMismatchError, match)
     assert "transformer.h.1.mlp.c_proj.weight" in message
     assert unchanged(model, before)
 
@@ -274,7 +274,7 @@ def test_from_pretrained_refuses_bad_arguments(tmp_path):
 
 
 @pytest.mark.parametrize("route", ["model_from_hf", "from_pretrained"])
-def test_untied_checkpoints_load_into_an_untied_model_with_equal_logits(route, tmp_path):
+def test_untied_weights_load_into_an_untied_model_with_equal_logits(route, tmp_path):
     hf = random_hf(tie_word_embeddings=False)
     with torch.no_grad():
         hf.lm_head.weight.add_(0.5)  # now really different from wte
@@ -289,12 +289,12 @@ def test_untied_checkpoints_load_into_an_untied_model_with_equal_logits(route, t
         assert torch.allclose(model(ids), hf(ids).logits, atol=1e-5)
 
 
-def test_an_untied_checkpoint_into_a_tied_model_says_how_to_fix_it():
+def test_untied_weights_into_a_tied_model_says_how_to_fix_it():
     hf = random_hf(tie_word_embeddings=False)
     with torch.no_grad():
         hf.lm_head.weight.add_(0.5)
     model = GPTModel(config_from_hf(hf.config))
-    message = refused(lambda: load_hf_weights(model, hf), CheckpointMismatchError, "ties them")
+    message = refused(lambda: load_hf_weights(model, hf), WeightsMismatchError, "ties them")
     assert "tie_weights=False" in message and "model_from_hf" in message
 
 
@@ -339,7 +339,7 @@ def test_a_sparse_tensor_is_refused_before_any_weight_is_copied():
     before = snapshot(model)
     state = dict(hf.state_dict())
     state["transformer.ln_f.weight"] = state["transformer.ln_f.weight"].to_sparse()
-    refused(lambda: load_hf_weights(model, state), CheckpointMismatchError, "layout")
+    refused(lambda: load_hf_weights(model, state), WeightsMismatchError, "layout")
     assert unchanged(model, before)
 
 
@@ -349,7 +349,7 @@ def test_values_that_overflow_a_float16_model_are_refused():
     before = snapshot(model)
     state = dict(hf.state_dict())
     state["transformer.h.0.mlp.c_fc.weight"] = state["transformer.h.0.mlp.c_fc.weight"].clone().fill_(1e6)
-    refused(lambda: load_hf_weights(model, state), CheckpointMismatchError, "more than torch.float16 can store")
+    refused(lambda: load_hf_weights(model, state), WeightsMismatchError, "more than torch.float16 can store")
     assert unchanged(model, before)
 
 
@@ -357,10 +357,10 @@ def test_duplicate_and_missing_names_are_refused():
     hf = random_hf()
     state = dict(hf.state_dict())
     twice = {**state, "wte.weight": state["transformer.wte.weight"].clone()}
-    refused(lambda: load_hf_weights(GPTModel(config_from_hf(hf.config)), twice), CheckpointMismatchError, "twice")
+    refused(lambda: load_hf_weights(GPTModel(config_from_hf(hf.config)), twice), WeightsMismatchError, "twice")
     untied = GPTModel(config_from_hf(hf.config), tie_weights=False)
     no_head = {k: v for k, v in state.items() if k != "lm_head.weight"}
-    refused(lambda: load_hf_weights(untied, no_head), CheckpointMismatchError, "missing lm_head.weight")
+    refused(lambda: load_hf_weights(untied, no_head), WeightsMismatchError, "missing lm_head.weight")
 
 
 def test_loading_into_a_meta_model_or_onto_a_bad_device_is_refused():

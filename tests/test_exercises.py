@@ -583,7 +583,7 @@ def hf_state_entries(n):
     return 12 * n + 5
 
 
-def checkpoint_megabytes(cfg, dtype, head_twice=False, qkv_bias=True, wpe=True, bytes_per=None, unit=1e6):
+def weights_megabytes(cfg, dtype, head_twice=False, qkv_bias=True, wpe=True, bytes_per=None, unit=1e6):
     C = cfg.n_embd
     per_block = 4 * C + 3 * C * C + (3 * C if qkv_bias else 0) + C * C + C + 8 * C * C + 5 * C
     embeddings = cfg.vocab_size * C * (2 if head_twice else 1) + (cfg.n_positions * C if wpe else 0)
@@ -645,12 +645,12 @@ CHECKS_06 = [
         (lambda n: 6 * n + 5, "has a bias"),
         (lambda n: float(12 * n + 5), "Python int"),
     ]),
-    (loading.check_checkpoint_megabytes, checkpoint_megabytes, [
-        (lambda cfg, dt: checkpoint_megabytes(cfg, dt, head_twice=True), "stores it once"),
-        (lambda cfg, dt: checkpoint_megabytes(cfg, dt, qkv_bias=False), "q/k/v biases"),
-        (lambda cfg, dt: checkpoint_megabytes(cfg, dt, wpe=False), "position embedding"),
-        (lambda cfg, dt: checkpoint_megabytes(cfg, dt, unit=2**20), "MiB"),
-        (lambda cfg, dt: checkpoint_megabytes(cfg, dt, bytes_per=4), "4 bytes"),
+    (loading.check_weights_megabytes, weights_megabytes, [
+        (lambda cfg, dt: weights_megabytes(cfg, dt, head_twice=True), "stores it once"),
+        (lambda cfg, dt: weights_megabytes(cfg, dt, qkv_bias=False), "q/k/v biases"),
+        (lambda cfg, dt: weights_megabytes(cfg, dt, wpe=False), "position embedding"),
+        (lambda cfg, dt: weights_megabytes(cfg, dt, unit=2**20), "MiB"),
+        (lambda cfg, dt: weights_megabytes(cfg, dt, bytes_per=4), "4 bytes"),
     ]),
 ]
 
@@ -661,7 +661,7 @@ def test_the_reference_counts_agree_with_a_real_hugging_face_model():
     cfg = loading.tiny_hf_config(n_layer=3, n_embd=8, n_head=2)
     model = GPT2LMHeadModel(cfg)
     assert len(model.state_dict()) == hf_state_entries(3) == loading.hf_state_entries_reference(3)
-    assert sum(p.numel() for p in model.parameters()) == loading.checkpoint_parameters(cfg)  # tied head counted once
+    assert sum(p.numel() for p in model.parameters()) == loading.weight_file_parameters(cfg)  # tied head counted once
 
 
 def test_the_block_mapping_loads_into_our_model_and_gives_hugging_faces_logits():

@@ -8,7 +8,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from gpt2lib import (
-    CheckpointMismatchError, GPTModel, WeightsUnavailableError, config_from_hf, from_pretrained, generate,
+    GPTModel, WeightsMismatchError, WeightsUnavailableError, config_from_hf, from_pretrained, generate,
     hf_weight_mapping, load_hf_model, load_hf_weights,
 )
 from gpt2lib.hf.files import load_weight_file
@@ -72,7 +72,7 @@ def test_mapping_covers_every_weight_once_and_transposes_four_per_block():
     assert sum(transposed for _, _, transposed in mapping) == 4 * SMALL["n_layer"]
 
 
-def test_checkpoint_file_spellings_load_the_same(tmp_path):
+def test_weight_file_spellings_load_the_same(tmp_path):
     """A saved file has no 'transformer.' prefix and no lm_head; old ones carry mask buffers."""
     hf_model = random_hf(**SMALL)
     expected = ours_from(hf_model).state_dict()
@@ -98,7 +98,7 @@ def test_wrong_shapes_are_refused_naming_every_key_and_the_model_is_untouched():
     model = GPTModel(config_from_hf(GPT2Config(**SMALL)))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     wrong = random_hf(**{**SMALL, "n_embd": 24, "n_head": 6})
-    with pytest.raises(CheckpointMismatchError) as error:
+    with pytest.raises(WeightsMismatchError) as error:
         load_hf_weights(model, wrong)
     message = str(error.value)
     assert "nothing was loaded" in message
@@ -112,17 +112,17 @@ def test_missing_and_unexpected_keys_are_refused():
     model = GPTModel(config_from_hf(GPT2Config(**SMALL)))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     partial = {k: v for k, v in hf_state.items() if "h.1." not in k}
-    with pytest.raises(CheckpointMismatchError, match=r"missing transformer\.h\.1\.ln_2\.weight \(for blocks\.1\.norm2\.weight, shape \(48,\)\)"):
+    with pytest.raises(WeightsMismatchError, match=r"missing transformer\.h\.1\.ln_2\.weight \(for blocks\.1\.norm2\.weight, shape \(48,\)\)"):
         load_hf_weights(model, partial)
-    with pytest.raises(CheckpointMismatchError, match=r"unexpected transformer\.h\.2\.ln_1\.weight"):
+    with pytest.raises(WeightsMismatchError, match=r"unexpected transformer\.h\.2\.ln_1\.weight"):
         load_hf_weights(model, {**hf_state, "transformer.h.2.ln_1.weight": torch.ones(48)})
     assert_unchanged(model, before)
 
 
-def test_qkv_bias_checkpoint_into_a_model_without_it_is_refused():
+def test_qkv_bias_weights_into_a_model_without_it_is_refused():
     cfg = config_from_hf(GPT2Config(**SMALL))
     model = GPTModel(replace(cfg, qkv_bias=False))
-    with pytest.raises(CheckpointMismatchError, match=r"unexpected transformer\.h\.0\.attn\.c_attn\.bias"):
+    with pytest.raises(WeightsMismatchError, match=r"unexpected transformer\.h\.0\.attn\.c_attn\.bias"):
         load_hf_weights(model, random_hf(**SMALL))
 
 
@@ -130,7 +130,7 @@ def test_untied_head_is_refused_by_a_tied_model_and_loads_into_an_untied_one():
     hf_state = dict(random_hf(**SMALL).state_dict())
     hf_state["lm_head.weight"] = hf_state["lm_head.weight"].clone() + 1
     cfg = config_from_hf(GPT2Config(**SMALL))
-    with pytest.raises(CheckpointMismatchError, match="ties them"):
+    with pytest.raises(WeightsMismatchError, match="ties them"):
         load_hf_weights(GPTModel(cfg), hf_state)
     untied = load_hf_weights(GPTModel(cfg, tie_weights=False), hf_state)
     assert torch.equal(untied.out_head.weight, hf_state["lm_head.weight"])

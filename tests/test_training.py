@@ -409,9 +409,9 @@ def test_the_training_page_quotes_the_recorded_run_of_the_default_command():
     assert summary["train_config"] == asdict(TrainConfig(**train_command.TRAIN_DEFAULTS))
     assert summary["finished"] and summary["session_steps"] == summary["steps"]  # in one session
     assert summary["val_loss"] <= 5.0 and summary["session_seconds"] <= 20 * 60  # the target
-    readme = (ROOT / "site" / "training.md").read_text()
-    assert f"| training time | {summary['session_seconds'] / 60:.1f} minutes" in readme
-    assert f"| speed | {summary['tokens_per_s']:,.0f} tokens/s |" in readme
-    assert f"| final validation loss | {summary['val_loss']:.2f} on the whole validation split" in readme
-    assert summary["sample"] in readme
-    assert "(/assets/results/shakespeare_loss.png)" in readme and (ROOT / "assets/results/shakespeare_loss.png").is_file()
+    page = (ROOT / "site" / "training.md").read_text()
+    assert f"| training time | {summary['session_seconds'] / 60:.1f} minutes" in page
+    assert f"| speed | {summary['tokens_per_s']:,.0f} tokens/s |" in page
+    assert f"| final validation loss | {summary['val_loss']:.2f} on the whole validation split" in page
+    assert summary["sample"] in page
+    assert "(/assets/results/shakespeare_loss.png)" in page and (ROOT / "assets/results/shakespeare_loss.png").is_file()
