@@ -86,7 +86,7 @@ class GPTModel(GPTScaffold):
 
     @property
     def weights_tied(self) -> bool:
-        return self.out_head.weight is self.tok_emb.weight
+        return getattr(self.out_head, "weight", None) is self.tok_emb.weight  # a wrapped head has no .weight
 
 
 # %% notebooks/05_transformer_block_and_model.ipynb, cell 31

@@ -83,3 +83,8 @@ def test_greedy_generation_of_an_adapted_model_equals_uncached_and_merged(qkv_bi
         assert torch.equal(cached, generate(adapted, prompt, 20, use_cache=False))
         assert torch.equal(cached, generate(merged, prompt, 20))
         assert not torch.equal(cached, generate(base, prompt, 20))
+
+
+def test_a_wrapped_output_head_is_not_mistaken_for_the_tied_embedding():
+    base, adapted, merged = adapted_and_merged(qkv_bias=False, include_head=True)
+    assert not adapted.weights_tied and not merged.weights_tied and not base.weights_tied
