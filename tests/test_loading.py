@@ -17,9 +17,21 @@ from gpt2lib.hf.hub import hub_reachable
 SMALL = dict(n_embd=48, n_layer=2, n_head=6, n_positions=20, vocab_size=50257)
 
 
+def randomize_every_parameter(hf_model, seed=0):
+    """Every parameter random and different from every other: Hugging Face's own initialization sets every
+    LayerNorm scale to 1 and every bias to 0, under which a mapping that swaps two of them would still pass."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in hf_model.named_parameters():
+            is_norm_scale = ".ln_" in name and name.endswith(".weight")
+            spread = 0.1 if param.dim() == 1 else 0.02
+            param.copy_((1.0 if is_norm_scale else 0.0) + spread * torch.randn(param.shape, generator=generator))
+    return hf_model
+
+
 def random_hf(seed=0, **sizes):
     torch.manual_seed(seed)
-    return GPT2LMHeadModel(GPT2Config(**sizes)).eval()
+    return randomize_every_parameter(GPT2LMHeadModel(GPT2Config(**sizes)).eval(), seed)
 
 
 def ours_from(hf_model):
@@ -179,3 +191,19 @@ def test_hub_is_not_asked_when_offline_is_set(monkeypatch):
 def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="neither a local directory nor one of"):
         load_hf_model("gpt5")
+
+
+@pytest.mark.parametrize("first, second", [("ln_1", "ln_2"), ("attn.c_proj.bias", "mlp.c_proj.bias")])
+def test_a_mapping_that_swaps_two_same_shaped_tensors_is_caught(first, second):
+    """The proof by equal logits catches a swap only because every parameter is random: a swapped pair of
+    LayerNorms, or of two biases of the same shape, changes the logits."""
+    hf = random_hf(**SMALL)
+    state = dict(hf.state_dict())
+    for suffix in ("weight", "bias") if first == "ln_1" else ("",):
+        a, b = (f"transformer.h.1.{part}{'.' + suffix if suffix else ''}" for part in (first, second))
+        state[a], state[b] = state[b], state[a]
+    swapped = load_hf_weights(GPTModel(config_from_hf(hf.config)), state).eval()
+    ids = torch.randint(0, SMALL["vocab_size"], (2, 7))
+    with torch.no_grad():
+        assert torch.allclose(ours_from(hf)(ids), hf(ids).logits, atol=1e-4)
+        assert not torch.allclose(swapped(ids), hf(ids).logits, atol=1e-4)

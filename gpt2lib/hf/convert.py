@@ -7,7 +7,7 @@ __all__ = [
 ]
 
 
-# %% notebooks/06_loading_pretrained_weights.ipynb, cell 11
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 12
 import torch
 
 from gpt2lib.hf.files import (
@@ -19,7 +19,7 @@ from gpt2lib.tokenizer import END_OF_TEXT_ID
 from gpt2lib.validation import check_config, check_device, check_gpt_model, check_loadable_model
 
 
-# %% notebooks/06_loading_pretrained_weights.ipynb, cell 13
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 14
 # Inside block N: (our name, Hugging Face name, stored transposed by Conv1D?)
 BLOCK_WEIGHT_NAMES = [
     ("norm1.weight", "ln_1.weight", False),
@@ -37,7 +37,7 @@ BLOCK_WEIGHT_NAMES = [
 ]
 
 
-# %% notebooks/06_loading_pretrained_weights.ipynb, cell 14
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 15
 def hf_weight_mapping(model: GPTModel) -> list[tuple[str, str, bool]]:
     """(our name, Hugging Face name, transposed?) for every entry of model.state_dict()."""
     check_gpt_model(model)  # gpt2lib/validation.py
@@ -53,7 +53,7 @@ def hf_weight_mapping(model: GPTModel) -> list[tuple[str, str, bool]]:
     return [row for row in mapping if row[0] in ours]  # e.g. no q/k/v bias when cfg.qkv_bias is False
 
 
-# %% notebooks/06_loading_pretrained_weights.ipynb, cell 18
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 19
 def convert_hf_state(model: GPTModel, hf_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Our state dict built from a normalized HF state dict, or WeightsMismatchError naming every problem."""
     expected = model.state_dict()
@@ -82,7 +82,7 @@ def convert_hf_state(model: GPTModel, hf_state: dict[str, torch.Tensor]) -> dict
     return converted
 
 
-# %% notebooks/06_loading_pretrained_weights.ipynb, cell 20
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 21
 def load_hf_weights(model: GPTModel, source) -> GPTModel:
     """Copy Hugging Face GPT-2 weights into model and return it.
 
@@ -96,7 +96,7 @@ def load_hf_weights(model: GPTModel, source) -> GPTModel:
     return model
 
 
-# %% notebooks/06_loading_pretrained_weights.ipynb, cell 22
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 23
 # GPTConfig field -> Hugging Face GPT2Config key
 HF_CONFIG_KEYS = {"vocab_size": "vocab_size", "context_length": "n_positions", "emb_dim": "n_embd",
                   "n_heads": "n_head", "n_layers": "n_layer"}
@@ -109,7 +109,7 @@ def config_from_hf(hf_config) -> GPTConfig:
     return GPTConfig(**sizes, dropout=0.0, qkv_bias=True)
 
 
-# %% notebooks/06_loading_pretrained_weights.ipynb, cell 23
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 24
 def empty_model(cfg: GPTConfig, device="cpu", tie_weights: bool = True) -> GPTModel:
     """A GPTModel with uninitialized weights, to be filled by load_hf_weights.
 
@@ -132,7 +132,7 @@ def model_from_hf(hf_model, device="cpu") -> GPTModel:
     return load_hf_weights(model, hf_model).eval()
 
 
-# %% notebooks/06_loading_pretrained_weights.ipynb, cell 42
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 45
 def hf_state_dict(model: GPTModel) -> dict[str, torch.Tensor]:
     """The model's weights under Hugging Face GPT-2's names and layout: hf_weight_mapping run backwards."""
     ours, state = model.state_dict(), {}
