@@ -130,7 +130,7 @@ def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> to
     return model.out_head(model.final_norm(x))  # (B, T, vocab_size)
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 46
+# %% notebooks/07_generating_text_fast.ipynb, cell 40
 def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """layer(x), with one matrix-vector product when layer is a plain nn.Linear and x a single vector (in,)."""
     if type(layer) is not nn.Linear or x.dim() != 1:
@@ -140,7 +140,7 @@ def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.addmv(layer.bias, layer.weight, x)  # bias + weight @ x, in one kernel
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 47
+# %% notebooks/07_generating_text_fast.ipynb, cell 41
 def attend_one_token(attn: CausalSelfAttention, x: torch.Tensor, cache: LayerKVCache) -> torch.Tensor:
     """attention_with_cache for one new token per row: x (B, C), or (C,) when B = 1 -> the same shape."""
     qkv = linear(attn.qkv, x).view(-1, 3, attn.n_heads, 1, attn.head_dim)  # (B, 3, nh, 1, hd)
@@ -149,7 +149,7 @@ def attend_one_token(attn: CausalSelfAttention, x: torch.Tensor, cache: LayerKVC
     return linear(attn.out_proj, y.view(x.shape))  # heads side by side again: (B, C) or (C,)
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 48
+# %% notebooks/07_generating_text_fast.ipynb, cell 42
 def decode_step(model: GPTModel, next_ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
     """forward_with_cache(model, next_ids, cache) for one new token per row: next_ids (B, 1) -> logits (B, 1, vocab_size)."""
     check_cache(cache, model, next_ids)  # the same checks as forward_with_cache (gpt2lib/validation.py)
@@ -170,7 +170,7 @@ def decode_step(model: GPTModel, next_ids: torch.Tensor, cache: KVCache) -> torc
     return logits.view(next_ids.shape[0], 1, -1)  # (B, 1, vocab_size)
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 55
+# %% notebooks/07_generating_text_fast.ipynb, cell 46
 def extend(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature: float, top_k: int | None,
            top_p: float | None, eos_id: int | None, generator: torch.Generator | None, use_cache: bool) -> torch.Tensor:
     """The loop of generate(), for a model already in eval mode."""
@@ -197,7 +197,7 @@ def extend(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature:
     return idx
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 57
+# %% notebooks/07_generating_text_fast.ipynb, cell 48
 @torch.no_grad()
 def generate(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
              top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,

@@ -107,7 +107,6 @@ from gpt2lib.hf.convert import empty_model
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
 from gpt2lib.tokenizer import get_tokenizer
-from gpt2lib.training.checkpoint import CHECKPOINT_FORMAT, atomic_write, load_checkpoint, rng_state, set_rng_state
 from gpt2lib.training.distributed import SINGLE, Distributed, any_rank, barrier, gather_to_main, mean_over_ranks
 from gpt2lib.training.distributed import rank_share, wrap_for_ddp
 from gpt2lib.training.optim import lr_at, make_optimizer
@@ -276,3 +275,7 @@ def plot_history(history: dict, ax) -> None:
     ax.set_ylabel("cross-entropy loss (nats per token)")
     ax.legend()
     ax.grid(alpha=0.3)
+
+
+# %% notebooks/08_pretraining.ipynb, cell 82
+from gpt2lib.training.checkpoint import CHECKPOINT_FORMAT, atomic_write, load_checkpoint, rng_state, set_rng_state
