@@ -77,7 +77,10 @@ def draw(path) -> None:
     merged = _segmented_bar(ax, CENTER, merge_y, 4.4, 0.6, [f"y{h}" for h in range(N_HEADS)], fontsize=11)
     for h in range(N_HEADS):
         draw_arrow(ax, (head_x[h], head_y - head_h / 2), (merged[h], merge_y + 0.32), color=HEAD_EDGES[h])
-    _step(ax, merge_y + 0.05, "transpose(1, 2).reshape(B, T, C)", "(B, T, C)")
+    _step(ax, merge_y + 0.05, "merge_heads: .transpose(1, 2)\n-> (B, T, n_heads, head_dim),\n"
+          ".flatten(2): the heads side by side", "(B, T, C)")
+    ax.text(CENTER - 2.45, merge_y, "concatenated", ha="right", va="center", fontsize=11, style="italic",
+            color="#333333")
     draw_arrow(ax, (CENTER, merge_y - 0.3), (CENTER, 3.95))
     draw_box(ax, CENTER, 3.5, 5.0, 0.9, "out_proj = nn.Linear(C, C)\nmixes the heads", REAL_COLOR, fontsize=12)
     _step(ax, 3.25, "", "(B, T, C)")

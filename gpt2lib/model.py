@@ -4,7 +4,7 @@
 __all__ = ["TransformerBlock", "init_gpt2_weights", "GPTModel", "generate_simple"]
 
 
-# %% notebooks/05_transformer_block_and_model.ipynb, cell 6
+# %% notebooks/05_transformer_block_and_model.ipynb, cell 7
 import math
 
 import torch
@@ -17,7 +17,7 @@ from gpt2lib.scaffold import GPTConfig, GPTScaffold
 from gpt2lib.validation import check_config, check_eval_mode, check_flag, check_generate_call, check_model_input
 
 
-# %% notebooks/05_transformer_block_and_model.ipynb, cell 7
+# %% notebooks/05_transformer_block_and_model.ipynb, cell 8
 class TransformerBlock(nn.Module):
     """GPT-2's pre-LN block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
 
@@ -35,7 +35,7 @@ class TransformerBlock(nn.Module):
         return x
 
 
-# %% notebooks/05_transformer_block_and_model.ipynb, cell 15
+# %% notebooks/05_transformer_block_and_model.ipynb, cell 17
 def init_gpt2_weights(model: GPTScaffold) -> None:
     """GPT-2's initialization, in place.
 
@@ -57,7 +57,7 @@ def init_gpt2_weights(model: GPTScaffold) -> None:
         nn.init.normal_(block.mlp.proj.weight, mean=0.0, std=residual_std)
 
 
-# %% notebooks/05_transformer_block_and_model.ipynb, cell 17
+# %% notebooks/05_transformer_block_and_model.ipynb, cell 19
 class GPTModel(GPTScaffold):
     """GPT-2: ids (B, T) -> logits (B, T, vocab_size); tie_weights=True (GPT-2's choice) shares the head's weight."""
 
@@ -89,7 +89,7 @@ class GPTModel(GPTScaffold):
         return getattr(self.out_head, "weight", None) is self.tok_emb.weight  # a wrapped head has no .weight
 
 
-# %% notebooks/05_transformer_block_and_model.ipynb, cell 31
+# %% notebooks/05_transformer_block_and_model.ipynb, cell 33
 @torch.no_grad()
 def generate_simple(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
                     top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:

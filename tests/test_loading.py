@@ -8,7 +8,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from gpt2lib import (
-    GPTModel, WeightsMismatchError, WeightsUnavailableError, config_from_hf, from_pretrained, generate,
+    GPTModel, WeightsMismatchError, WeightsUnavailableError, config_from_hf, from_pretrained, generate, get_tokenizer,
     hf_weight_mapping, load_hf_model, load_hf_weights,
 )
 from gpt2lib.hf.files import load_weight_file
@@ -207,3 +207,26 @@ def test_a_mapping_that_swaps_two_same_shaped_tensors_is_caught(first, second):
     with torch.no_grad():
         assert torch.allclose(ours_from(hf)(ids), hf(ids).logits, atol=1e-4)
         assert not torch.allclose(swapped(ids), hf(ids).logits, atol=1e-4)
+
+
+# transformers' integration test `test_lm_generate_gpt2` (tests/models/gpt2/test_modeling_gpt2.py in the
+# transformers repository): OpenAI's gpt2 weights, greedy from "The dog" to 20 tokens, give exactly these ids.
+THE_DOG_GREEDY = [464, 3290, 373, 1043, 287, 257, 2214, 1474, 262, 16246, 286, 2688, 290, 2688, 27262, 13, 198, 198, 464, 3290]
+
+
+def test_the_published_greedy_ids_are_the_text_notebook_06_shows():
+    tokenizer = get_tokenizer()
+    assert tokenizer.encode("The dog") == THE_DOG_GREEDY[:2]
+    text = tokenizer.decode(THE_DOG_GREEDY)
+    assert text == "The dog was found in a field near the intersection of West and West Streets.\n\nThe dog"
+    assert tokenizer.encode(text) == THE_DOG_GREEDY
+
+
+def test_openai_weights_give_the_published_greedy_ids():
+    """Runs where OpenAI's weights are in the Hugging Face cache or downloadable; skipped (saying why) elsewhere."""
+    try:
+        model = from_pretrained("gpt2")
+    except WeightsUnavailableError as error:
+        pytest.skip(f"OpenAI's gpt2 weights are not available here (offline, not cached): {error}")
+    out = generate(model, torch.tensor([THE_DOG_GREEDY[:2]]), max_new_tokens=len(THE_DOG_GREEDY) - 2)
+    assert out[0].tolist() == THE_DOG_GREEDY

@@ -2,21 +2,19 @@
 # Source: notebooks/06_loading_pretrained_weights.ipynb. Regenerate with `make export`.
 
 __all__ = [
-    "BLOCK_WEIGHT_NAMES", "hf_weight_mapping", "convert_hf_state", "load_hf_weights", "HF_CONFIG_KEYS",
-    "config_from_hf", "empty_model", "model_from_hf", "hf_state_dict", "hf_config",
+    "BLOCK_WEIGHT_NAMES", "hf_weight_mapping", "HF_CONFIG_KEYS", "config_from_hf", "hf_state_dict",
+    "hf_config",
 ]
 
 
 # %% notebooks/06_loading_pretrained_weights.ipynb, cell 12
 import torch
 
-from gpt2lib.hf.files import (
-    WeightsMismatchError, check_values_fit, copy_weights, read_hf_config, read_hf_model_config, read_hf_state,
-)
+from gpt2lib.hf.files import read_hf_config
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
 from gpt2lib.tokenizer import END_OF_TEXT_ID
-from gpt2lib.validation import check_config, check_device, check_gpt_model, check_loadable_model
+from gpt2lib.validation import check_gpt_model
 
 
 # %% notebooks/06_loading_pretrained_weights.ipynb, cell 14
@@ -53,50 +51,7 @@ def hf_weight_mapping(model: GPTModel) -> list[tuple[str, str, bool]]:
     return [row for row in mapping if row[0] in ours]  # e.g. no q/k/v bias when cfg.qkv_bias is False
 
 
-# %% notebooks/06_loading_pretrained_weights.ipynb, cell 19
-def convert_hf_state(model: GPTModel, hf_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Our state dict built from a normalized HF state dict, or WeightsMismatchError naming every problem."""
-    expected = model.state_dict()
-    hf_state, converted, problems = dict(hf_state), {}, []
-    for ours, theirs, transposed in hf_weight_mapping(model):
-        want = tuple(expected[ours].shape)
-        if theirs not in hf_state:
-            problems.append(f"missing {theirs} (for {ours}, shape {want})")
-            continue
-        tensor = hf_state.pop(theirs)
-        tensor = tensor.T if transposed else tensor
-        if tuple(tensor.shape) != want:
-            note = " after transposing" if transposed else ""
-            problems.append(f"{theirs}: the weights have {tuple(tensor.shape)}{note}, model's {ours} needs {want}")
-            continue
-        converted[ours] = tensor
-    problems += [f"unexpected {name} {tuple(t.shape)}: the model has no such weight" for name, t in hf_state.items()]
-    if not problems and model.weights_tied:
-        if not torch.equal(converted["out_head.weight"], converted["tok_emb.weight"]):
-            problems.append("lm_head.weight differs from wte.weight, but the model ties them: load into "
-                            "GPTModel(cfg, tie_weights=False); model_from_hf and from_pretrained do so by themselves")
-    if problems:
-        raise WeightsMismatchError(
-            f"the weights do not fit the model ({len(problems)} problems); nothing was loaded:\n  " + "\n  ".join(problems)
-        )
-    return converted
-
-
 # %% notebooks/06_loading_pretrained_weights.ipynb, cell 21
-def load_hf_weights(model: GPTModel, source) -> GPTModel:
-    """Copy Hugging Face GPT-2 weights into model and return it.
-
-    source: a transformers GPT-2 model, a state dict, or a weight file path. The model is only
-    changed if every key and shape fits; otherwise WeightsMismatchError names each mismatch.
-    """
-    check_loadable_model(model)  # a GPTModel with real memory (gpt2lib/validation.py)
-    converted = convert_hf_state(model, read_hf_state(source, tied=model.weights_tied))  # gpt2lib/hf/files.py
-    check_values_fit(converted, model.state_dict())  # e.g. no 1e6 into float16
-    copy_weights(model, converted)  # = model.load_state_dict(converted), on several threads (gpt2lib/hf/files.py)
-    return model
-
-
-# %% notebooks/06_loading_pretrained_weights.ipynb, cell 23
 # GPTConfig field -> Hugging Face GPT2Config key
 HF_CONFIG_KEYS = {"vocab_size": "vocab_size", "context_length": "n_positions", "emb_dim": "n_embd",
                   "n_heads": "n_head", "n_layers": "n_layer"}
@@ -109,30 +64,7 @@ def config_from_hf(hf_config) -> GPTConfig:
     return GPTConfig(**sizes, dropout=0.0, qkv_bias=True)
 
 
-# %% notebooks/06_loading_pretrained_weights.ipynb, cell 24
-def empty_model(cfg: GPTConfig, device="cpu", tie_weights: bool = True) -> GPTModel:
-    """A GPTModel with uninitialized weights, to be filled by load_hf_weights.
-
-    Built on the meta device, it skips GPT-2's random initialization (seconds for 124M weights).
-    """
-    check_config(cfg)
-    device = check_device(device)  # both checks: gpt2lib/validation.py
-    with torch.device("meta"):
-        model = GPTModel(cfg, tie_weights=tie_weights)
-    model = model.to_empty(device=device)
-    if tie_weights:
-        model.out_head.weight = model.tok_emb.weight  # to_empty gave each parameter its own memory: tie again
-    return model
-
-
-def model_from_hf(hf_model, device="cpu") -> GPTModel:
-    """Our GPTModel, in eval mode, with the weights of a transformers GPT-2 model (tied or not, as its config says)."""
-    config = read_hf_model_config(hf_model)  # a checked dict (gpt2lib/hf/files.py)
-    model = empty_model(config_from_hf(config), device, tie_weights=config.get("tie_word_embeddings", True))
-    return load_hf_weights(model, hf_model).eval()
-
-
-# %% notebooks/06_loading_pretrained_weights.ipynb, cell 45
+# %% notebooks/06_loading_pretrained_weights.ipynb, cell 52
 def hf_state_dict(model: GPTModel) -> dict[str, torch.Tensor]:
     """The model's weights under Hugging Face GPT-2's names and layout: hf_weight_mapping run backwards."""
     ours, state = model.state_dict(), {}

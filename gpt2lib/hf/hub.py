@@ -1,8 +1,8 @@
 """Finding GPT-2 weights on this machine or on the Hugging Face hub, written by hand.
 
-`from_pretrained` ties together where the weights come from and the conversion that notebook
-06 teaches (gpt2lib.hf.convert). A local directory is read by gpt2lib itself (config.json and the weight files,
-checked before anything is built). A name such as "gpt2" goes through `transformers`, which
+`from_pretrained` ties together where the weights come from and the loader (gpt2lib.hf.loading,
+the safe version of what notebook 06 teaches). A local directory is read by gpt2lib itself
+(config.json and the weight files, checked before anything is built). A name such as "gpt2" goes through `transformers`, which
 keeps a local cache; offline, it fails within seconds with WeightsUnavailableError instead of
 a minute of retries.
 """
@@ -12,8 +12,9 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from gpt2lib.hf.convert import config_from_hf, empty_model, load_hf_weights, model_from_hf
+from gpt2lib.hf.convert import config_from_hf
 from gpt2lib.hf.files import read_config_file, read_hf_config, read_hf_directory, weight_files
+from gpt2lib.hf.loading import empty_model, load_hf_weights, model_from_hf
 from gpt2lib.validation import check_device
 
 OPENAI_GPT2_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")

@@ -103,7 +103,7 @@ from dataclasses import asdict, dataclass
 from tqdm import tqdm
 
 from gpt2lib.generation import generate
-from gpt2lib.hf.convert import empty_model
+from gpt2lib.hf.loading import empty_model
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
 from gpt2lib.tokenizer import get_tokenizer
