@@ -1,14 +1,29 @@
 """Self-checks for the exercises of notebook 02 (causal self-attention), written by hand."""
 
+import copy
 import math
 
 import torch
+import torch.nn.functional as F
 
-from gpt2lib import CausalSelfAttention, GPTConfig
+from gpt2lib import CausalSelfAttention, GPTConfig, reference_attention
 from gpt2lib_exercises.core import (
-    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, pick,
-    seed_from,
+    ExerciseError, Forbidden, attempt, attempt_without, expect, expect_close, expect_int, expect_tensor,
+    fresh_generator, kind_of, passed, pick, seed_from, self_check,
 )
+
+SDPA = "F.scaled_dot_product_attention"
+# Exercise 2 writes one head by hand: no fused kernel, by any path (F., torch._C._nn, torch.ops.aten, the kernels
+# it dispatches to, nn.MultiheadAttention), and not gpt2lib's own written-out version either.
+ONE_HEAD_BY_HAND = Forbidden(
+    {"scaled_dot_product_attention": SDPA, "_safe_softmax": SDPA,  # the softmax of its math kernel, and only its
+     "multi_head_attention_forward": "nn.MultiheadAttention (F.multi_head_attention_forward)"},
+    prefixes={"_scaled_dot_product": SDPA}, functions={reference_attention: "reference_attention from gpt2lib"})
+# Exercise 5 writes the fused forward: the library's module would be the answer itself.
+FORWARD_BY_HAND = Forbidden({}, functions={
+    CausalSelfAttention.forward: "CausalSelfAttention.forward from gpt2lib",
+    CausalSelfAttention.split_heads: "CausalSelfAttention.split_heads from gpt2lib",
+    CausalSelfAttention.merge_heads: "CausalSelfAttention.merge_heads from gpt2lib"})
 
 
 def _future(T: int) -> torch.Tensor:
@@ -33,14 +48,14 @@ def _attend(q, k, v, scale_dim: int | None = None, causal: bool = True, softmax_
 
 # --- exercise 1: the causal mask ---------------------------------------------------------------------------
 
-@keeps_random_state
+@self_check
 def check_causal_mask(causal_mask) -> None:
     """causal_mask(T) -> (T, T) bool, True where key j comes after query i (hidden), False elsewhere."""
     name = "causal_mask"
     generator = fresh_generator()
     for T in [pick(generator, 4, 5, 6), pick(generator, 7, 9, 11), 1]:  # T = 1 last: it hides no mistake
         result = attempt(name, causal_mask, T)
-        expect(isinstance(result, torch.Tensor), name, f"return a torch.Tensor, not {type(result).__name__}")
+        expect(isinstance(result, torch.Tensor), name, f"return a torch.Tensor, not {kind_of(result)}")
         expect_tensor(result, name, (T, T))
         future = _future(T)
         if result.dtype != torch.bool:
@@ -73,7 +88,7 @@ def check_causal_mask(causal_mask) -> None:
 
 # --- exercise 2: one head by hand ----------------------------------------------------------------------------
 
-@keeps_random_state
+@self_check
 def check_causal_attention(causal_attention) -> None:
     """causal_attention(q, k, v) -> (T, d): causal scaled dot-product attention for one head."""
     name = "causal_attention"
@@ -81,9 +96,9 @@ def check_causal_attention(causal_attention) -> None:
     for _ in range(3):
         T, d = pick(generator, 5, 6, 7), pick(generator, 4, 8, 16)
         q, k, v = (torch.randn(T, d, generator=generator) for _ in range(3))  # each (T, d)
-        result = attempt(name, causal_attention, q.clone(), k.clone(), v.clone())
-        expect_tensor(result, name, (T, d))
         reference = _attend(q, k, v, scale_dim=d)
+        result = attempt_without(name, ONE_HEAD_BY_HAND, causal_attention, q.clone(), k.clone(), v.clone())
+        expect_tensor(result, name, (T, d))
         expect_close(result, reference, name, mistakes={
             "the scale is missing: divide the scores by sqrt(d), d = the width of q and k": _attend(q, k, v),
             "divide the scores by sqrt(d), not by d": _attend(q, k, v, scale_dim=d * d),
@@ -98,12 +113,12 @@ def check_causal_attention(causal_attention) -> None:
             "the scores are transposed: entry (i, j) is q_i . k_j, so compute q @ k.T, not k @ q.T":
                 _attend(k, q, v, scale_dim=d),
         })
-    passed(name, "on three random heads")
+    passed(name, "on three random heads, written by hand")
 
 
 # --- exercise 3: split into heads ---------------------------------------------------------------------------
 
-@keeps_random_state
+@self_check
 def check_split_heads(split_heads) -> None:
     """split_heads(x, n_heads) -> (B, n_heads, T, head_dim): head h gets features h*hd .. (h+1)*hd - 1."""
     name = "split_heads"
@@ -113,7 +128,7 @@ def check_split_heads(split_heads) -> None:
         B, T, C = 2, pick(generator, 6, 7), n_heads * head_dim  # T never equals n_heads
         x = torch.randn(B, T, C, generator=generator)
         result = attempt(name, split_heads, x.clone(), n_heads)
-        expect(isinstance(result, torch.Tensor), name, f"return a torch.Tensor, not {type(result).__name__}")
+        expect(isinstance(result, torch.Tensor), name, f"return a torch.Tensor, not {kind_of(result)}")
         expect(tuple(result.shape) != (B, T, n_heads, head_dim), name,
                "that is (B, T, n_heads, head_dim): the view is right, now swap dims 1 and 2 with transpose(1, 2)")
         expect_tensor(result, name, (B, n_heads, T, head_dim))
@@ -143,7 +158,7 @@ def _loop(x, W_q, W_k, W_v, out_proj, n_heads, columns=False, scale_dim=None, ca
     return out_proj(y) if project else y
 
 
-@keeps_random_state
+@self_check
 def check_multi_head_loop(multi_head_loop) -> None:
     """multi_head_loop(x, W_q, W_k, W_v, out_proj, n_heads) -> (B, T, C), the output of CausalSelfAttention."""
     name = "multi_head_loop"
@@ -157,10 +172,8 @@ def check_multi_head_loop(multi_head_loop) -> None:
         x = torch.randn(B, T, C, generator=generator)
         with torch.no_grad():
             W_q, W_k, W_v = (w.clone() for w in attn.qkv.weight.chunk(3, dim=0))  # each (C, C), (out, in)
-            result = attempt(name, multi_head_loop, x.clone(), W_q, W_k, W_v, attn.out_proj, n_heads)
-            expect_tensor(result, name, (B, T, C))
             args = (x, W_q, W_k, W_v, attn.out_proj, n_heads)
-            expect_close(result, attn(x), name, mistakes={
+            reference, mistakes = attn(x), {
                 "the output projection is missing: pass the concatenated heads through out_proj":
                     _loop(*args, project=False),
                 "the heads are concatenated in the wrong order: head 0 first, then head 1, ...":
@@ -172,8 +185,75 @@ def check_multi_head_loop(multi_head_loop) -> None:
                 "the mask is missing: every head must be causal": _loop(*args, causal=False),
                 "that is one head as wide as emb_dim: split q, k and v into n_heads slices and attend in each":
                     attn.out_proj(_attend(x @ W_q.T, x @ W_k.T, x @ W_v.T, scale_dim=C)),
-            })
+            }
+        result = attempt(name, multi_head_loop, x.clone(), W_q.clone(), W_k.clone(), W_v.clone(), attn.out_proj, n_heads)
+        expect_tensor(result, name, (B, T, C))
+        expect_close(result, reference, name, mistakes=mistakes)
     passed(name, "equal to CausalSelfAttention to within rounding, on two random modules")
+
+
+# --- exercise 5: the fused forward, end to end --------------------------------------------------------------
+
+def _fused(x, qkv, out_proj, n_heads, order=(0, 1, 2), split_view=False, causal=True, merge_view=False,
+           project=True, scale_dim=None, heads=True):
+    """CausalSelfAttention's forward, with switches that reproduce the usual mistakes."""
+    B, T, C = x.shape
+    hd = C // n_heads
+    parts = qkv(x).chunk(3, dim=-1)  # 3 x (B, T, C)
+    q, k, v = (parts[i] for i in order)
+    if heads:
+        if split_view:
+            q, k, v = (t.reshape(B, n_heads, T, hd) for t in (q, k, v))
+        else:
+            q, k, v = (t.view(B, T, n_heads, hd).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hd)
+    scale = 1 / math.sqrt(scale_dim) if scale_dim else None
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)  # (B, nh, T, hd) or (B, T, C)
+    if heads:
+        y = y.reshape(B, T, C) if merge_view else y.transpose(1, 2).reshape(B, T, C)
+    return out_proj(y) if project else y
+
+
+def _fused_mistakes(x, qkv, out_proj, n_heads) -> dict[str, torch.Tensor]:
+    args, C = (x, qkv, out_proj, n_heads), x.shape[-1]
+    return {
+        "the output projection is missing: pass the merged heads through out_proj": _fused(*args, project=False),
+        "not causal: pass is_causal=True to F.scaled_dot_product_attention, so that no token sees a later one":
+            _fused(*args, causal=False),
+        "split each of q, k, v into heads with view(B, T, n_heads, head_dim) and then transpose(1, 2); a view "
+        "straight to (B, n_heads, T, head_dim) mixes tokens into heads": _fused(*args, split_view=True),
+        "merge the heads back with transpose(1, 2) before the reshape to (B, T, C); reshaping (B, n_heads, T, "
+        "head_dim) directly mixes the heads into the tokens": _fused(*args, merge_view=True),
+        "the split is right, the merge is not: both need transpose(1, 2)":
+            _fused(*args, split_view=True, merge_view=True),
+        "qkv(x) holds [q | k | v] in that order along the last dimension: q is the first chunk":
+            _fused(*args, order=(1, 0, 2)),
+        "q, k, v are the three chunks of qkv(x) in the order q, k, v": _fused(*args, order=(0, 2, 1)),
+        "scale by sqrt(head_dim), the width of one head, not sqrt(emb_dim) (F.scaled_dot_product_attention "
+        "already does it when you pass no scale)": _fused(*args, scale_dim=C),
+        "that is one head as wide as emb_dim: split q, k and v into n_heads heads first": _fused(*args, heads=False),
+    }
+
+
+@self_check
+def check_fused_attention(fused_attention) -> None:
+    """fused_attention(x, qkv, out_proj, n_heads) -> (B, T, C): CausalSelfAttention's forward, all heads at once."""
+    name = "fused_attention"
+    generator = fresh_generator()
+    seed_from(generator)
+    for n_heads in (2, pick(generator, 3, 4)):
+        C = n_heads * pick(generator, 4, 8)
+        cfg = GPTConfig(vocab_size=50, context_length=16, emb_dim=C, n_heads=n_heads, n_layers=1, dropout=0.0,
+                        qkv_bias=True)
+        attn = CausalSelfAttention(cfg).eval()
+        B, T = 2, pick(generator, 5, 6, 7)  # T differs from n_heads and head_dim, so mixed-up dimensions show
+        x = torch.randn(B, T, C, generator=generator)
+        with torch.no_grad():
+            reference, mistakes = attn(x), _fused_mistakes(x, attn.qkv, attn.out_proj, n_heads)
+        qkv, out_proj = copy.deepcopy(attn.qkv), copy.deepcopy(attn.out_proj)  # the learner's own copies
+        result = attempt_without(name, FORWARD_BY_HAND, fused_attention, x.clone(), qkv, out_proj, n_heads)
+        expect_tensor(result, name, (B, T, C))
+        expect_close(result, reference, name, mistakes=mistakes)
+    passed(name, "equal to CausalSelfAttention on two random modules with q/k/v biases")
 
 
 # --- questions ---------------------------------------------------------------------------------------------
@@ -183,12 +263,7 @@ def attention_scores_reference(cfg: GPTConfig) -> int:
     return cfg.n_layers * cfg.n_heads * T * T
 
 
-def _int_answer(result, name: str) -> None:
-    expect(isinstance(result, int) and not isinstance(result, bool), name,
-           f"return a Python int, not {type(result).__name__}")
-
-
-@keeps_random_state
+@self_check
 def check_attention_scores(attention_scores) -> None:
     """attention_scores(cfg) -> entries of all score matrices for one sequence of cfg.context_length tokens."""
     name = "attention_scores"
@@ -196,10 +271,9 @@ def check_attention_scores(attention_scores) -> None:
     small = GPTConfig(context_length=pick(generator, 32, 64), emb_dim=96, n_heads=pick(generator, 3, 4, 6),
                       n_layers=pick(generator, 2, 5))
     for cfg in [GPTConfig.from_preset("gpt2-medium"), small, GPTConfig()]:  # n_heads != n_layers first
-        result = attempt(name, attention_scores, cfg)
-        _int_answer(result, name)
-        T, L, H = cfg.context_length, cfg.n_layers, cfg.n_heads
         reference = attention_scores_reference(cfg)
+        result = expect_int(attempt(name, attention_scores, cfg), name)
+        T, L, H = cfg.context_length, cfg.n_layers, cfg.n_heads
         hints = {
             H * T * T: "that is one layer: every one of the n_layers blocks has its own attention",
             L * T * T: "that is one head per layer: each of the n_heads heads computes its own (T, T) scores",
@@ -220,7 +294,7 @@ def score_tensor_bytes_reference(batch_size: int, cfg: GPTConfig, dtype: torch.d
     return batch_size * cfg.n_heads * T * T * dtype.itemsize
 
 
-@keeps_random_state
+@self_check
 def check_score_tensor_bytes(score_tensor_bytes) -> None:
     """score_tensor_bytes(batch_size, cfg, dtype) -> bytes of one layer's (B, n_heads, T, T) score tensor."""
     name = "score_tensor_bytes"
@@ -228,9 +302,8 @@ def check_score_tensor_bytes(score_tensor_bytes) -> None:
     small = GPTConfig(context_length=pick(generator, 32, 64), emb_dim=96, n_heads=pick(generator, 3, 4, 6))
     for batch_size, cfg, dtype in [(8, GPTConfig(), torch.float32), (3, small, torch.bfloat16),
                                    (5, GPTConfig.from_preset("gpt2-xl"), torch.float16)]:
-        result = attempt(name, score_tensor_bytes, batch_size, cfg, dtype)
-        _int_answer(result, name)
         reference = score_tensor_bytes_reference(batch_size, cfg, dtype)
+        result = expect_int(attempt(name, score_tensor_bytes, batch_size, cfg, dtype), name)
         B, H, T, size = batch_size, cfg.n_heads, cfg.context_length, dtype.itemsize
         hints = {
             B * H * T * T * 4: "every dtype costs 4 bytes in your answer; use dtype.itemsize",

@@ -7,8 +7,8 @@ from torch import nn
 
 from gpt2lib import GPTConfig, GPTModel, TransformerBlock
 from gpt2lib_exercises.core import (
-    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed,
-    seed_from,
+    ExerciseError, Mutable, attempt, expect, expect_close, expect_int, expect_number, expect_tensor, fresh_generator,
+    passed, seed_from, self_check,
 )
 
 TOLERANCE = {"atol": 1e-6, "rtol": 1e-5}  # the block check runs in float64
@@ -73,7 +73,7 @@ def _block_variants(b: TransformerBlock, x: torch.Tensor) -> tuple[torch.Tensor,
     }
 
 
-@keeps_random_state
+@self_check
 def check_block_forward(block_forward) -> None:
     """block_forward(block, x) -> GPT-2's pre-LN block on x, from the block's parts."""
     name = "block_forward"
@@ -82,10 +82,10 @@ def check_block_forward(block_forward) -> None:
         block = _random_block(generator)
         x = torch.randn(B, T, block.norm1.weight.shape[0], generator=generator, dtype=torch.float64)  # (B, T, C)
         with torch.no_grad():
-            result = attempt(name, block_forward, block, x.clone())
-            expect_tensor(result, name, x.shape)
             reference, mistakes = _block_variants(block, x)
-            expect_close(result, reference, name, mistakes=mistakes, **TOLERANCE)
+        result = attempt(name, block_forward, block, x.clone())
+        expect_tensor(result, name, x.shape)
+        expect_close(result, reference, name, mistakes=mistakes, **TOLERANCE)
     passed(name, "on random small blocks, with a stand-in for dropout")
 
 
@@ -136,16 +136,14 @@ def _test_configs(generator: torch.Generator) -> list[GPTConfig]:
     return [GPTConfig.from_preset("gpt2-medium", qkv_bias=True), GPTConfig(), small]
 
 
-@keeps_random_state
+@self_check
 def check_gpt2_parameters(gpt2_parameters) -> None:
     """gpt2_parameters(cfg) -> the number of parameters of GPT-2 with cfg's sizes (tied head), from cfg alone."""
     name = "gpt2_parameters"
     configs = _test_configs(fresh_generator())
     for cfg in configs:
-        result = attempt(name, gpt2_parameters, cfg)
-        expect(isinstance(result, int) and not isinstance(result, bool), name,
-               f"return a Python int, not {type(result).__name__}")
         reference = gpt2_parameters_reference(cfg)
+        result = expect_int(attempt(name, gpt2_parameters, cfg), name)
         if result != reference:
             hint = _parameter_count_mistakes(cfg, reference).get(result, f"for {cfg} the count is off by "
                                                                          f"{result - reference:+,}")
@@ -174,7 +172,7 @@ def _residual_weights(model: GPTModel) -> dict[str, torch.Tensor]:
                                                                                 "mlp.proj.weight"))}
 
 
-@keeps_random_state
+@self_check
 def check_scale_residual_init(scale_residual_init) -> None:
     """scale_residual_init(model) -> None; afterwards every attn.out_proj and mlp.proj weight has std
     0.02 / sqrt(2 * n_layers), and no other parameter has changed."""
@@ -188,7 +186,7 @@ def check_scale_residual_init(scale_residual_init) -> None:
             for weight in _residual_weights(model).values():
                 nn.init.normal_(weight, mean=0.0, std=0.02)  # as OpenAI's code draws them, before the scaling
         before = {key: p.detach().clone() for key, p in model.named_parameters()}
-        attempt(name, scale_residual_init, model)
+        attempt(name, scale_residual_init, Mutable(model))  # it changes the model: that is the exercise
         residual = _residual_weights(model)
         for key, p in model.named_parameters():
             expect(key in residual or torch.equal(p, before[key]), name,
@@ -207,17 +205,15 @@ def check_scale_residual_init(scale_residual_init) -> None:
 
 # --- memory ----------------------------------------------------------------------------------------------
 
-@keeps_random_state
+@self_check
 def check_weights_memory_gb(weights_memory_gb) -> None:
     """weights_memory_gb(cfg, dtype) -> memory of GPT-2's weights with cfg's sizes (tied head), in GB (10^9 bytes)."""
     name = "weights_memory_gb"
     xl = GPTConfig.from_preset("gpt2-xl", qkv_bias=True)
     cases = [(xl, torch.bfloat16), (GPTConfig(), torch.float32), (GPTConfig.from_preset("gpt2-medium"), torch.float16)]
     for cfg, dtype in cases:
-        result = attempt(name, weights_memory_gb, cfg, dtype)
-        expect(isinstance(result, (int, float)) and not isinstance(result, bool), name,
-               f"return a number, not {type(result).__name__}")
         n_params = gpt2_parameters_reference(cfg)
+        result = expect_number(attempt(name, weights_memory_gb, cfg, dtype), name)
         close = lambda value: abs(result - value) <= 1e-9 * max(1.0, value)  # noqa: E731
         if close(n_params * dtype.itemsize / 1e9):
             continue

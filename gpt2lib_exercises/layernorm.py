@@ -3,11 +3,21 @@
 import torch
 from torch import nn
 
-from gpt2lib import GPTConfig, LayerNorm
+from gpt2lib import GPTConfig, LayerNorm, layer_norm_reference
 from gpt2lib_exercises.core import (
-    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed, pick,
-    seed_from,
+    ExerciseError, Forbidden, attempt, attempt_without, expect, expect_close, expect_int, expect_module, expect_tensor,
+    fresh_generator, kind_of, passed, pick, seed_from, self_check,
 )
+
+# Exercises 2 and 3 write layer norm themselves: no built-in normalization, by any path (F., torch., torch._C,
+# torch.ops.aten, nn.LayerNorm), and not gpt2lib's own (its LayerNorm calls F.layer_norm).
+_LAYER_NORM = "F.layer_norm (nn.LayerNorm calls it too)"
+NORM_BY_HAND = Forbidden(
+    {"layer_norm": _LAYER_NORM, "native_layer_norm": _LAYER_NORM, "group_norm": "F.group_norm",
+     "native_group_norm": "F.group_norm", "batch_norm": "F.batch_norm", "instance_norm": "F.instance_norm"},
+    prefixes={"_native_batch_norm": "F.batch_norm", "native_batch_norm": "F.batch_norm",
+              "_batch_norm": "F.batch_norm"},
+    functions={layer_norm_reference: "layer_norm_reference from gpt2lib"})
 
 
 def _activations(generator: torch.Generator, scale: float = 5.0, offset: float = 3.0) -> torch.Tensor:
@@ -46,7 +56,7 @@ def _mistakes(x, weight, bias, eps) -> dict[str, torch.Tensor]:
 
 # --- exercise 1: statistics per token -----------------------------------------------------------------------
 
-@keeps_random_state
+@self_check
 def check_token_stats(token_stats) -> None:
     """token_stats(x) -> (mean, var), each (B, T, 1): the mean and biased variance of each token's features."""
     name = "token_stats"
@@ -58,7 +68,7 @@ def check_token_stats(token_stats) -> None:
         expect(isinstance(result, (tuple, list)) and len(result) == 2, name,
                "return two tensors, (mean, var), as a tuple")
         for label, value in zip(["mean", "var"], result):
-            expect(isinstance(value, torch.Tensor), name, f"{label}: return a torch.Tensor, not {type(value).__name__}")
+            expect(isinstance(value, torch.Tensor), name, f"{label}: return a torch.Tensor, not {kind_of(value)}")
             shape = tuple(value.shape)
             expect(shape != (B, 1, C), name, f"{label}: that is over the tokens (dim 1); a token's statistics run "
                                              "over its own features, the last dimension")
@@ -78,7 +88,7 @@ def check_token_stats(token_stats) -> None:
 
 # --- exercise 2: layer norm as a function -------------------------------------------------------------------
 
-@keeps_random_state
+@self_check
 def check_layer_norm(layer_norm) -> None:
     """layer_norm(x, weight, bias, eps) -> same shape as x: normalized over the last dimension, scaled, shifted."""
     name = "layer_norm"
@@ -87,9 +97,9 @@ def check_layer_norm(layer_norm) -> None:
         x = _activations(generator, scale)  # a large eps with small variances makes a misplaced eps show
         C = x.shape[-1]
         weight, bias = torch.randn(C, generator=generator), torch.randn(C, generator=generator)
-        result = attempt(name, layer_norm, x.clone(), weight.clone(), bias.clone(), eps)
-        expect_tensor(result, name, tuple(x.shape))
         reference = weight * _normalize(x, eps) + bias
+        result = attempt_without(name, NORM_BY_HAND, layer_norm, x.clone(), weight.clone(), bias.clone(), eps)
+        expect_tensor(result, name, tuple(x.shape))
         expect_close(result, reference, name, mistakes=_mistakes(x, weight, bias, eps))
     passed(name, "on three random batches, with eps = 1e-5 and with larger eps")
 
@@ -123,7 +133,17 @@ def _check_initial_values(weight: torch.Tensor, bias: torch.Tensor, name: str) -
                                               "norm only normalizes")
 
 
-@keeps_random_state
+def _expect_no_builtin_norm(module: nn.Module, name: str) -> None:
+    """The learner's module is not, and does not hold, a built-in layer norm."""
+    for part in module.modules():
+        if isinstance(part, (nn.LayerNorm, LayerNorm)):
+            where = "your class is" if part is module else "your module holds"
+            what = "an nn.LayerNorm" if isinstance(part, nn.LayerNorm) else "gpt2lib's LayerNorm"
+            raise ExerciseError(f"{name}: write the steps yourself: {where} {what}, which this exercise does not "
+                                "allow; own a weight and a bias and compute the normalization in forward")
+
+
+@self_check
 def check_layer_norm_module(layer_norm_class) -> None:
     """layer_norm_class(emb_dim, eps=1e-5): an nn.Module with parameters weight (ones) and bias (zeros)."""
     name = "LayerNorm"
@@ -131,29 +151,31 @@ def check_layer_norm_module(layer_norm_class) -> None:
     x = _activations(generator, scale=0.003, offset=0.0)  # variances near eps = 1e-5, so that eps shows
     C = x.shape[-1]
     module = attempt(name, layer_norm_class, C)
-    expect(isinstance(module, nn.Module), name, "your class must subclass nn.Module (and call super().__init__())")
+    expect_module(module, name, "LayerNorm")
+    _expect_no_builtin_norm(module, name)
     weight, bias = _parameters(module, name, C)
     _check_initial_values(weight, bias, name)
-    with torch.no_grad():
-        result = attempt(name, module, x.clone())
+    result = attempt_without(name, NORM_BY_HAND, module, x.clone())
     expect_tensor(result, name, tuple(x.shape))
     expect_close(result, _normalize(x, 1e-5), name, mistakes=_mistakes(x, weight.detach(), bias.detach(), 1e-5))
 
     x, eps = _activations(generator, scale=0.5), pick(generator, 0.2, 0.3)
     C = x.shape[-1]
     module = attempt(name, layer_norm_class, C, eps=eps)
+    expect_module(module, name, "LayerNorm")
     weight, bias = _parameters(module, name, C)
+    w, b = torch.randn(C, generator=generator), torch.randn(C, generator=generator)  # trained values, not 1 and 0
     with torch.no_grad():
-        weight.copy_(torch.randn(C, generator=generator))  # trained values, not just 1 and 0
-        bias.copy_(torch.randn(C, generator=generator))
-    result = attempt(name, module, x.clone())
-    expect_tensor(result, name, tuple(x.shape))
-    w, b = weight.detach(), bias.detach()
-    expect_close(result, w * _normalize(x, eps) + b, name, mistakes={
+        weight.copy_(w)
+        bias.copy_(b)
+    reference, mistakes = w * _normalize(x, eps) + b, {
         "use the eps given to __init__ (store it, e.g. self.eps), not a fixed 1e-5": w * _normalize(x, 1e-5) + b,
-        **_mistakes(x, w, b, eps)})
+        **_mistakes(x, w, b, eps)}
+    result = attempt_without(name, NORM_BY_HAND, module, x.clone())
+    expect_tensor(result, name, tuple(x.shape))
+    expect_close(result, reference, name, mistakes=mistakes)
     expect(result.requires_grad, name, "no gradient can reach weight and bias: use them in forward as they are")
-    result.sum().backward()
+    attempt(name, result.sum().backward)  # through the learner's forward
     expect(weight.grad is not None and bias.grad is not None, name,
            "no gradient reaches weight and bias: use the parameters themselves in forward")
     passed(name, "parameters, initial values and output on random inputs")
@@ -161,7 +183,7 @@ def check_layer_norm_module(layer_norm_class) -> None:
 
 # --- exercise 4: pre-LN -------------------------------------------------------------------------------------
 
-@keeps_random_state
+@self_check
 def check_pre_ln(pre_ln) -> None:
     """pre_ln(x, norm, sublayer) -> x + sublayer(norm(x)), GPT-2's pre-LN sub-block with its shortcut."""
     name = "pre_ln"
@@ -174,16 +196,17 @@ def check_pre_ln(pre_ln) -> None:
         with torch.no_grad():
             norm.weight.copy_(torch.randn(C, generator=generator))
             norm.bias.copy_(torch.randn(C, generator=generator))
-            result = attempt(name, pre_ln, x.clone(), norm, sublayer)
-            expect_tensor(result, name, tuple(x.shape))
-            expect_close(result, x + sublayer(norm(x)), name, mistakes={
+            reference, mistakes = x + sublayer(norm(x)), {
                 "that is post-LN, the original Transformer's order; GPT-2 normalizes the input of the sub-layer: "
                 "x + sublayer(norm(x))": norm(x + sublayer(x)),
                 "the shortcut is missing: add the input x to the sub-layer's output": sublayer(norm(x)),
                 "the shortcut carries x itself, not norm(x)": norm(x) + sublayer(norm(x)),
                 "normalize the sub-layer's input, not its output": x + norm(sublayer(x)),
                 "the layer norm is missing: the sub-layer gets norm(x)": x + sublayer(x),
-            })
+            }
+        result = attempt(name, pre_ln, x.clone(), norm, sublayer)
+        expect_tensor(result, name, tuple(x.shape))
+        expect_close(result, reference, name, mistakes=mistakes)
     passed(name, "on random inputs, with a random norm and a linear sub-layer")
 
 
@@ -193,18 +216,16 @@ def layer_norm_parameters_reference(cfg: GPTConfig) -> int:
     return (2 * cfg.n_layers + 1) * 2 * cfg.emb_dim
 
 
-@keeps_random_state
+@self_check
 def check_layer_norm_parameters(layer_norm_parameters) -> None:
     """layer_norm_parameters(cfg) -> parameters of all layer norms of a GPT-2 model: 2 per block plus the final."""
     name = "layer_norm_parameters"
     generator = fresh_generator()
     small = GPTConfig(emb_dim=pick(generator, 32, 48, 64), n_heads=4, n_layers=pick(generator, 2, 3, 5))
     for cfg in [GPTConfig(), GPTConfig.from_preset("gpt2-large"), small]:
-        result = attempt(name, layer_norm_parameters, cfg)
-        expect(isinstance(result, int) and not isinstance(result, bool), name,
-               f"return a Python int, not {type(result).__name__}")
-        L, C = cfg.n_layers, cfg.emb_dim
         reference = layer_norm_parameters_reference(cfg)
+        result = expect_int(attempt(name, layer_norm_parameters, cfg), name)
+        L, C = cfg.n_layers, cfg.emb_dim
         hints = {
             2 * L * 2 * C: "count the final norm too: one more layer norm after the last block",
             (L + 1) * 2 * C: "every block has two layer norms, norm1 and norm2",

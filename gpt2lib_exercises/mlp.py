@@ -6,10 +6,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gpt2lib import GPTConfig
+from gpt2lib import GELU, GPTConfig, gelu_exact, gelu_tanh
 from gpt2lib_exercises.core import (
-    ExerciseError, attempt, expect, expect_close, expect_tensor, fresh_generator, keeps_random_state, passed,
+    ExerciseError, Forbidden, attempt, attempt_without, expect, expect_close, expect_int, expect_module, expect_tensor,
+    fresh_generator, passed, self_check,
 )
+
+# Exercises 1 and 2 write the formulas: no built-in GELU, by any path (F.gelu, nn.GELU, torch._C._nn.gelu,
+# torch.ops.aten.gelu), and not gpt2lib's own functions either. Exercises 3 and 4 may use F.gelu.
+GELU_BY_HAND = Forbidden({"gelu": "F.gelu (nn.GELU calls it too)"}, functions={
+    gelu_exact: "gelu_exact from gpt2lib", gelu_tanh: "gelu_tanh from gpt2lib", GELU.forward: "GELU from gpt2lib"})
 
 # The checks run in float64, so that the tiny gap between exact GELU and its tanh form (< 5e-4) stands out
 # clearly from rounding. Their tolerances are tighter than core's defaults for the same reason.
@@ -30,12 +36,12 @@ def _random_inputs(generator: torch.Generator) -> list[torch.Tensor]:
     return [3.0 * torch.randn(shape, generator=generator, dtype=torch.float64) for shape in shapes]
 
 
-@keeps_random_state
+@self_check
 def check_gelu_exact(gelu_exact) -> None:
     """gelu_exact(x) -> x * Phi(x), elementwise, with Phi the standard normal CDF written through erf."""
     name = "gelu_exact"
     for x in _random_inputs(fresh_generator()):
-        result = attempt(name, gelu_exact, x.clone())
+        result = attempt_without(name, GELU_BY_HAND, gelu_exact, x.clone())
         expect_tensor(result, name, x.shape)
         expect_close(result, _erf_gelu(x), name, **TOLERANCE, mistakes={
             "that is the tanh approximation; this exercise asks for the exact form with torch.erf": _tanh_gelu(x),
@@ -48,12 +54,12 @@ def check_gelu_exact(gelu_exact) -> None:
     passed(name, "on random inputs of two shapes")
 
 
-@keeps_random_state
+@self_check
 def check_gelu_tanh(gelu_tanh) -> None:
     """gelu_tanh(x) -> GPT-2's tanh approximation of GELU, elementwise."""
     name = "gelu_tanh"
     for x in _random_inputs(fresh_generator()):
-        result = attempt(name, gelu_tanh, x.clone())
+        result = attempt_without(name, GELU_BY_HAND, gelu_tanh, x.clone())
         expect_tensor(result, name, x.shape)
         constant_hint = "the constant in front of (x + 0.044715 x^3) is sqrt(2 / pi), about 0.798"
         expect_close(result, _tanh_gelu(x), name, **TOLERANCE, mistakes={
@@ -88,7 +94,7 @@ def _attempt_with_shape_hint(name: str, function, *args):
         raise
 
 
-@keeps_random_state
+@self_check
 def check_feed_forward(feed_forward) -> None:
     """feed_forward(x, w1, b1, w2, b2) -> GPT-2's MLP on x: linear, tanh GELU, linear."""
     name = "feed_forward"
@@ -100,10 +106,8 @@ def check_feed_forward(feed_forward) -> None:
             torch.randn(4 * C, generator=generator, dtype=torch.float64)
         w2, b2 = torch.randn(C, 4 * C, generator=generator, dtype=torch.float64) / math.sqrt(4 * C), \
             torch.randn(C, generator=generator, dtype=torch.float64)
-        result = _attempt_with_shape_hint(name, feed_forward, x.clone(), w1, b1, w2, b2)
-        expect_tensor(result, name, (B, T, C))
         zero1, zero2 = torch.zeros_like(b1), torch.zeros_like(b2)
-        expect_close(result, _mlp_reference(x, w1, b1, w2, b2), name, **TOLERANCE, mistakes={
+        reference, mistakes = _mlp_reference(x, w1, b1, w2, b2), {
             "GELU is missing: apply it between the two linear layers": _mlp_reference(x, w1, b1, w2, b2, lambda h: h),
             "GPT-2 uses the tanh approximation of GELU, not the exact erf form":
                 _mlp_reference(x, w1, b1, w2, b2, _erf_gelu),
@@ -114,11 +118,14 @@ def check_feed_forward(feed_forward) -> None:
             "the first layer's bias b1 is missing": _mlp_reference(x, w1, zero1, w2, b2),
             "the second layer's bias b2 is missing": _mlp_reference(x, w1, b1, w2, zero2),
             "add b1 before GELU, not after it": _mlp_reference(x, w1, zero1, w2, b2) + F.linear(b1, w2, None),
-        })
+        }
+        result = _attempt_with_shape_hint(name, feed_forward, *(t.clone() for t in (x, w1, b1, w2, b2)))
+        expect_tensor(result, name, (B, T, C))
+        expect_close(result, reference, name, **TOLERANCE, mistakes=mistakes)
     passed(name, "on random weights and inputs of two widths")
 
 
-@keeps_random_state
+@self_check
 def check_feed_forward_class(FeedForward) -> None:
     """FeedForward(cfg) -> a module with layers fc (emb_dim -> 4 emb_dim) and proj (back), GELU (tanh) between."""
     name = "FeedForward"
@@ -126,8 +133,7 @@ def check_feed_forward_class(FeedForward) -> None:
     for C in (8, 16):
         cfg = GPTConfig(vocab_size=50, context_length=16, emb_dim=C, n_heads=2, n_layers=1, dropout=0.0)
         module = attempt(name, FeedForward, cfg)
-        expect(isinstance(module, nn.Module), name, f"FeedForward(cfg) should build an nn.Module, not a "
-               f"{type(module).__name__}: write `class FeedForward(nn.Module)` and call super().__init__()")
+        expect_module(module, name, "FeedForward")
         _expect_linear(module, "fc", (C, 4 * C), name)
         _expect_linear(module, "proj", (4 * C, C), name)
         n_params = sum(p.numel() for p in module.parameters())
@@ -136,15 +142,17 @@ def check_feed_forward_class(FeedForward) -> None:
         module = module.double().eval()
         x = torch.randn(3, 5, C, generator=generator, dtype=torch.float64)  # (B, T, C)
         with torch.no_grad():
-            result = attempt(name, module, x.clone())
-            expect_tensor(result, name, (3, 5, C))
-            weights = (module.fc.weight, module.fc.bias, module.proj.weight, module.proj.bias)
-            expect_close(result, _mlp_reference(x, *weights), name, **TOLERANCE, mistakes={
+            weights = tuple(t.detach().clone() for t in (module.fc.weight, module.fc.bias, module.proj.weight,
+                                                         module.proj.bias))
+            reference, mistakes = _mlp_reference(x, *weights), {
                 "forward skips GELU: apply it between self.fc and self.proj": _mlp_reference(x, *weights, lambda h: h),
                 "GPT-2 uses the tanh approximation of GELU (approximate='tanh'), not the exact form":
                     _mlp_reference(x, *weights, _erf_gelu),
                 "that is ReLU; use GELU with approximate='tanh'": _mlp_reference(x, *weights, torch.relu),
-            })
+            }
+        result = attempt(name, module, x.clone())
+        expect_tensor(result, name, (3, 5, C))
+        expect_close(result, reference, name, **TOLERANCE, mistakes=mistakes)
     passed(name, "its layers, its parameter count and its output, at two widths")
 
 
@@ -164,7 +172,7 @@ def mlp_flops_reference(cfg: GPTConfig) -> int:
     return 2 * (2 * cfg.emb_dim * 4 * cfg.emb_dim) * cfg.n_layers
 
 
-@keeps_random_state
+@self_check
 def check_mlp_flops_per_token(mlp_flops_per_token) -> None:
     """mlp_flops_per_token(cfg) -> the FLOPs the MLPs of all blocks spend on one token (matrix products only)."""
     name = "mlp_flops_per_token"
@@ -173,10 +181,8 @@ def check_mlp_flops_per_token(mlp_flops_per_token) -> None:
     configs = [GPTConfig(), GPTConfig(emb_dim=1024, n_heads=16, n_layers=24),
                GPTConfig(emb_dim=int(torch.randint(2, 9, (), generator=generator)) * 16, n_heads=4, n_layers=n_layers)]
     for cfg in configs:
-        result = attempt(name, mlp_flops_per_token, cfg)
-        expect(isinstance(result, int) and not isinstance(result, bool), name,
-               f"return a Python int, not {type(result).__name__}")
         reference, C, L = mlp_flops_reference(cfg), cfg.emb_dim, cfg.n_layers
+        result = expect_int(attempt(name, mlp_flops_per_token, cfg), name)
         hints = {
             reference // 2: "that is half: count both layers (emb_dim -> 4*emb_dim and back) and 2 FLOPs, a multiply "
                             "and an add, for every weight",

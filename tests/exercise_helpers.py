@@ -9,7 +9,8 @@ def stub(*args, **kwargs):
     raise NotImplementedError()  # what nbgrader leaves in the student copy
 
 
-def fails_with(check, answer, hint: str) -> None:
-    """check(answer) raises ExerciseError whose message matches the regular expression hint."""
-    with pytest.raises(ExerciseError, match=hint):
-        check(answer)
+def fails_with(check, answer, hint: str, **options) -> ExerciseError:
+    """check(answer, **options) raises ExerciseError whose message matches the regular expression hint."""
+    with pytest.raises(ExerciseError, match=hint) as caught:
+        check(answer, **options)
+    return caught.value

@@ -5,19 +5,29 @@ Each section holds a table of (check, right answer, [(mutation, hint the mutatio
 end run every table. Tests that belong to one notebook only sit in its section."""
 
 import ast
+import contextlib
 import math
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
+from nbclient import NotebookClient
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 import gpt2lib
 import gpt2lib_exercises
 from gpt2lib import GPTConfig, GPTModel, count_parameters, pick_next_token, reference_attention
 from gpt2lib.training import load_corpus, tokenize, train_val_split
-from gpt2lib_exercises import attention, block, generation, layernorm, loading, mlp, scaffold, training
+from gpt2lib_exercises import (
+    ExerciseError, attention, block, generation, guard, layernorm, loading, mlp, scaffold, training, training_for_real,
+)
 
 from exercise_helpers import fails_with, stub
 
@@ -35,11 +45,24 @@ def scaffold_forward(model, idx):
     return model.out_head(model.final_norm(x))
 
 
-def scaffold_forward_without_final_norm(model, idx):
+def scaffold_forward_with(model, idx, drop="embeddings", final_norm=True, blocks=True, positions=True):
+    """The forward pass, with switches for the mutations below."""
+    tokens = model.tok_emb(idx)
+    x = (model.drop(tokens) if drop == "tokens" else tokens) + model.pos_emb(torch.arange(idx.shape[1])) * positions
+    x = model.drop(x) if drop in ("embeddings", "twice") else x
+    x = model.drop(x) if drop == "twice" else x
+    for b in model.blocks if blocks else []:
+        x = b(x)
+    x = model.drop(x) if drop == "after blocks" else x
+    return model.out_head(model.final_norm(x) if final_norm else x)
+
+
+def scaffold_forward_functional_dropout(model, idx):  # F.dropout in eval mode drops nothing: model.drop is the part
     x = model.tok_emb(idx) + model.pos_emb(torch.arange(idx.shape[1]))
+    x = F.dropout(x, p=0.1, training=model.training)
     for b in model.blocks:
         x = b(x)
-    return x
+    return model.out_head(model.final_norm(x))
 
 
 def scaffold_parameters(cfg):
@@ -62,10 +85,16 @@ CHECKS_01 = [
         (lambda t, p, idx: t(idx).sum(-1), "wrong shape"),
     ]),
     (scaffold.check_scaffold_forward, scaffold_forward, [
-        (lambda m, idx: m.out_head(m.final_norm(m.tok_emb(idx) + m.pos_emb(torch.arange(idx.shape[1])))),
-         "blocks are missing"),
-        (lambda m, idx: m.out_head(scaffold_forward_without_final_norm(m, idx)), "final layer norm is missing"),
+        (lambda m, idx: scaffold_forward_with(m, idx, blocks=False), "blocks are missing"),
+        (lambda m, idx: scaffold_forward_with(m, idx, final_norm=False), "final layer norm is missing"),
         (lambda m, idx: scaffold_forward(m, idx)[:, :-1], "wrong shape"),
+        (lambda m, idx: scaffold_forward_with(m, idx, drop=None), "dropout is missing"),
+        (scaffold_forward_functional_dropout, "dropout is missing"),
+        (lambda m, idx: scaffold_forward_with(m, idx, drop="after blocks"), "not after them"),
+        (lambda m, idx: scaffold_forward_with(m, idx, drop="tokens"), "not to the token embedding alone"),
+        (lambda m, idx: scaffold_forward_with(m, idx, drop="twice"), "ran 2 times"),
+        (lambda m, idx: scaffold_forward_with(m, idx, positions=False), "position embedding is missing"),
+        (lambda m, idx: m.drop(idx.float()), "apply it to the embeddings"),
     ]),
     (scaffold.check_scaffold_parameters, scaffold_parameters, [
         (lambda cfg: cfg.vocab_size * cfg.emb_dim + cfg.context_length * cfg.emb_dim, "count the output head"),
@@ -143,6 +172,53 @@ def not_causal(x, W_q, W_k, W_v, out_proj, n_heads):
     return loop(x, W_q, W_k, W_v, out_proj, n_heads, one_head=one_head)
 
 
+def sdpa_then_by_hand(q, k, v):  # a hidden call: the fused kernel's result is thrown away, the answer is right
+    F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    return attend(q, k, v)
+
+
+def sdpa_unseen_by_torch_function(q, k, v):  # hides from __torch_function__; the dispatcher still sees the kernel
+    with torch._C.DisableTorchFunction():
+        return torch.ops.aten._scaled_dot_product_attention_math(q, k, v, is_causal=True)[0]
+
+
+def sdpa_inside_try(q, k, v):  # a call whose error is caught, then the answer written out
+    try:
+        return torch.ops.aten.scaled_dot_product_attention(q[None], k[None], v[None], is_causal=True)[0] / 0
+    except ZeroDivisionError:
+        return attend(q, k, v)
+
+
+def fused_attention(x, qkv, out_proj, n_heads, order=(0, 1, 2), split=True, merge=True, causal=True, project=True,
+                    scale=None, heads=True):
+    """The fused forward, with switches for the mutations below."""
+    B, T, C = x.shape
+    q, k, v = (qkv(x).chunk(3, dim=-1)[i] for i in order)
+    if heads:
+        split_one = (lambda t: t.view(B, T, n_heads, C // n_heads).transpose(1, 2)) if split else \
+            (lambda t: t.reshape(B, n_heads, T, C // n_heads))
+        q, k, v = split_one(q), split_one(k), split_one(v)
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)
+    if heads:
+        y = y.transpose(1, 2).reshape(B, T, C) if merge else y.reshape(B, T, C)
+    return out_proj(y) if project else y
+
+
+def fused_by_hand(x, qkv, out_proj, n_heads):  # all heads at once without the fused kernel: right too
+    B, T, C = x.shape
+    q, k, v = (t.view(B, T, n_heads, C // n_heads).transpose(1, 2) for t in qkv(x).chunk(3, dim=-1))
+    return out_proj(reference_attention(q, k, v)[0].transpose(1, 2).reshape(B, T, C))
+
+
+def fused_through_the_library(x, qkv, out_proj, n_heads):  # the library's module with the given weights
+    from gpt2lib import CausalSelfAttention
+
+    C = x.shape[-1]
+    attn = CausalSelfAttention(GPTConfig(emb_dim=C, n_heads=n_heads, n_layers=1, dropout=0.0, qkv_bias=True))
+    attn.qkv, attn.out_proj = qkv, out_proj
+    return attn(x)
+
+
 def attention_scores(cfg):
     return cfg.n_layers * cfg.n_heads * cfg.context_length**2
 
@@ -171,6 +247,15 @@ CHECKS_02 = [
             causal_mask(q.shape[0]), 0.0) @ v, "mask before the softmax"),
         (lambda q, k, v: attend(k, q, v), "scores are transposed"),
         (lambda q, k, v: attend(q, k, v).T, "wrong shape"),
+        (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), "F.scaled_dot_product_attention"),
+        (lambda q, k, v: torch._C._nn.scaled_dot_product_attention(q, k, v, is_causal=True),
+         "F.scaled_dot_product_attention"),
+        (lambda q, k, v: torch.ops.aten._scaled_dot_product_attention_math(q, k, v, is_causal=True)[0],
+         "F.scaled_dot_product_attention"),
+        (lambda q, k, v: reference_attention(q, k, v)[0], "reference_attention from gpt2lib"),
+        (sdpa_then_by_hand, "write the steps yourself: your code calls F.scaled_dot_product_attention"),
+        (sdpa_inside_try, "write the steps yourself: your code calls F.scaled_dot_product_attention"),
+        (sdpa_unseen_by_torch_function, "your code calls F.scaled_dot_product_attention"),
     ]),
     (attention.check_split_heads, split_heads, [
         (lambda x, nh: x.view(*x.shape[:2], nh, x.shape[-1] // nh), "transpose\\(1, 2\\)"),
@@ -186,6 +271,19 @@ CHECKS_02 = [
         (not_causal, "mask is missing"),
         (lambda x, W_q, W_k, W_v, out_proj, n_heads: out_proj(reference_attention(x @ W_q.T, x @ W_k.T, x @ W_v.T)[0]),
          "one head as wide as emb_dim"),
+    ]),
+    (attention.check_fused_attention, fused_attention, [
+        (lambda *a: fused_attention(*a, project=False), "output projection is missing"),
+        (lambda *a: fused_attention(*a, causal=False), "not causal"),
+        (lambda *a: fused_attention(*a, split=False), "mixes tokens into heads"),
+        (lambda *a: fused_attention(*a, merge=False), "transpose\\(1, 2\\) before the reshape"),
+        (lambda *a: fused_attention(*a, split=False, merge=False), "both need transpose"),
+        (lambda *a: fused_attention(*a, order=(1, 0, 2)), "q is the first chunk"),
+        (lambda *a: fused_attention(*a, order=(0, 2, 1)), "in the order q, k, v"),
+        (lambda *a: fused_attention(*a, scale=1.0 / math.sqrt(a[0].shape[-1])), "not sqrt\\(emb_dim\\)"),
+        (lambda *a: fused_attention(*a, heads=False), "one head as wide as emb_dim"),
+        (lambda *a: fused_attention(*a)[:, :-1], "wrong shape"),
+        (fused_through_the_library, "CausalSelfAttention.forward from gpt2lib"),
     ]),
     (attention.check_attention_scores, attention_scores, [
         (lambda cfg: cfg.n_heads * cfg.context_length**2, "one layer"),
@@ -278,6 +376,38 @@ class Detached(LayerNorm):
         return layer_norm(x, self.weight.detach(), self.bias.detach(), self.eps)
 
 
+class SubclassesTorchs(nn.LayerNorm):  # nn.LayerNorm's own weight, bias and forward
+    def __init__(self, emb_dim, eps=1e-5):
+        super().__init__(emb_dim, eps=eps)
+
+
+class HoldsTorchs(nn.Module):
+    def __init__(self, emb_dim, eps=1e-5):
+        super().__init__()
+        self.norm = nn.LayerNorm(emb_dim, eps=eps)
+
+    def forward(self, x):
+        return self.norm(x)
+
+
+class CallsFunctional(LayerNorm):  # its own parameters, torch's function
+    def forward(self, x):
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
+
+
+class SubclassesGpt2libs(gpt2lib.LayerNorm):
+    pass
+
+
+def layer_norm_after_a_peek(x, w, b, eps):  # a hidden call: the built-in result is thrown away
+    torch.layer_norm(x, x.shape[-1:], w, b, eps)
+    return layer_norm(x, w, b, eps)
+
+
+def layer_norm_as_group_norm(x, w, b, eps):  # one group over each token's features is a layer norm too
+    return F.group_norm(x.reshape(-1, x.shape[-1]), 1, w, b, eps).view(x.shape)
+
+
 def pre_ln(x, norm, sublayer):
     return x + sublayer(norm(x))
 
@@ -307,6 +437,11 @@ CHECKS_03 = [
         (lambda x, w, b, eps: layer_norm(x, 1.0, b, eps), "scale is missing"),
         (lambda x, w, b, eps: layer_norm(x, b, w, eps), "swapped"),
         (lambda x, w, b, eps: layer_norm(x, w, b, eps)[..., :-1], "wrong shape"),
+        (lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], w, b, eps), "your code calls F.layer_norm"),
+        (lambda x, w, b, eps: torch.ops.aten.native_layer_norm(x, x.shape[-1:], w, b, eps)[0], "calls F.layer_norm"),
+        (layer_norm_after_a_peek, "write the steps yourself: your code calls F.layer_norm"),
+        (lambda x, w, b, eps: gpt2lib.layer_norm_reference(x, w, b, eps), "layer_norm_reference from gpt2lib"),
+        (layer_norm_as_group_norm, "F.group_norm"),
     ]),
     (layernorm.check_layer_norm_module, LayerNorm, [
         (PlainTensors, "plain tensor, not a parameter"),
@@ -317,6 +452,10 @@ CHECKS_03 = [
         (NoAffine, "scale and shift are missing"),
         (OtherNames, "self.weight and the shift self.bias"),
         (Detached, "gradient"),
+        (SubclassesTorchs, "your class is an nn.LayerNorm"),
+        (HoldsTorchs, "your module holds an nn.LayerNorm"),
+        (SubclassesGpt2libs, "your class is gpt2lib's LayerNorm"),
+        (CallsFunctional, "your code calls F.layer_norm"),
     ]),
     (layernorm.check_pre_ln, pre_ln, [
         (lambda x, norm, sub: norm(x + sub(x)), "post-LN"),
@@ -378,8 +517,36 @@ def mlp_flops_per_token(cfg):
     return 16 * cfg.emb_dim**2 * cfg.n_layers
 
 
+def gelu_after_a_peek(x):  # a hidden call: the built-in result is thrown away
+    nn.GELU()(x)
+    return gelu_exact(x)
+
+
+def gelu_unseen_by_torch_function(x):  # hides from __torch_function__; the dispatcher still sees the kernel
+    with torch._C.DisableTorchFunction():
+        return F.gelu(x)
+
+
+BUILTIN_GELU_ANSWERS = [  # PyTorch's own GELU is a right answer where the exercise allows it
+    (mlp.check_feed_forward,
+     lambda x, w1, b1, w2, b2: F.linear(F.gelu(F.linear(x, w1, b1), approximate="tanh"), w2, b2)),
+    (mlp.check_feed_forward_class, make_feed_forward(act=lambda h: F.gelu(h, approximate="tanh"))),
+]
+
+BUILTIN_GELU_MUTATIONS = [  # ... and wrong where it asks for the formula: every path to it is named in the hint
+    (lambda x: F.gelu(x), "your code calls F.gelu"),
+    (lambda x: nn.GELU()(x), "your code calls F.gelu \\(nn.GELU calls it too\\)"),
+    (lambda x: torch._C._nn.gelu(x), "your code calls F.gelu"),
+    (lambda x: torch.ops.aten.gelu.default(x), "your code calls F.gelu"),
+    (gelu_after_a_peek, "write the steps yourself"),
+    (gelu_unseen_by_torch_function, "your code calls F.gelu"),
+]
+
+
 CHECKS_04 = [
     (mlp.check_gelu_exact, gelu_exact, [
+        *BUILTIN_GELU_MUTATIONS,
+        (lambda x: gpt2lib.gelu_exact(x), "gelu_exact from gpt2lib"),
         (gelu_tanh, "tanh approximation"),
         (lambda x: 0.5 * x * (1 + torch.erf(x)), r"divide x by sqrt\(2\)"),
         (lambda x: x * (1 + torch.erf(x / math.sqrt(2))), "factor 1/2 is missing"),
@@ -388,6 +555,9 @@ CHECKS_04 = [
         (lambda x: gelu_exact(x)[..., :-1], "wrong shape"),
     ]),
     (mlp.check_gelu_tanh, gelu_tanh, [
+        *BUILTIN_GELU_MUTATIONS,
+        (lambda x: gpt2lib.GELU("tanh")(x), "your code calls GELU from gpt2lib"),
+        (lambda x: gpt2lib.gelu_tanh(x), "gelu_tanh from gpt2lib"),
         (gelu_exact, "exact GELU with erf"),
         (lambda x: gelu_tanh(x, cubic=0.0), "cubic term is missing"),
         (lambda x: gelu_tanh(x, constant=math.sqrt(2 * math.pi)), r"not sqrt\(2 \* pi\)"),
@@ -419,12 +589,6 @@ CHECKS_04 = [
     ]),
 ]
 
-BUILTIN_GELU_ANSWERS = [  # PyTorch's own GELU is a right answer too
-    (mlp.check_gelu_exact, lambda x: F.gelu(x, approximate="none")),
-    (mlp.check_gelu_tanh, lambda x: F.gelu(x, approximate="tanh")),
-    (mlp.check_feed_forward,
-     lambda x, w1, b1, w2, b2: F.linear(F.gelu(F.linear(x, w1, b1), approximate="tanh"), w2, b2)),
-]
 
 
 # --- notebook 05: the transformer block and the model -------------------------------------------------------
@@ -615,6 +779,10 @@ def block_ln_weight_is_bias(hf_state, i):
     return out
 
 
+def block_zero_always(hf_state, i):  # our names of block i, Hugging Face's tensors of block 0
+    return {key.replace("blocks.0.", f"blocks.{i}."): t for key, t in block_weights(hf_state, 0).items()}
+
+
 CHECKS_06 = [
     (loading.check_linear_from_conv1d, linear_from_conv1d, [
         (lambda conv: linear_from_conv1d(conv, transpose=False), "not transposed"),
@@ -637,6 +805,9 @@ CHECKS_06 = [
         (block_ln_weight_is_bias, "holds Hugging Face's transformer.h.\\d.ln_1.bias"),
         (lambda s, i: block_weights(s, i, prefix=False), "full names"),
         (lambda s, i: {k: v for k, v in block_weights(s, i).items() if "bias" not in k}, "missing"),
+        (block_zero_always, "holds Hugging Face's transformer.h.0\\.[\\w.]+; it should hold transformer.h.[12]"),
+        (lambda s, i: block_weights(s, 0), "these are the names of block 0, but the check asked for block [12]"),
+        (lambda s, i: block_weights(s, (i + 1) % 3), "names of block \\d, but the check asked for block \\d"),
     ]),
     (loading.check_hf_state_entries, hf_state_entries, [
         (lambda n: 12 * n + 4, "count lm_head.weight"),
@@ -773,6 +944,20 @@ class CacheShared:
         return torch.cat(self.keys, dim=2), torch.cat(self.values, dim=2)
 
 
+def chunk_mask(n_new, offset, diagonal=0, allowed=True):
+    """(n_new, offset + n_new) bool mask for a chunk after the cache, with switches for the mutations below."""
+    visible = torch.ones(n_new, offset + n_new, dtype=torch.bool).tril(offset + diagonal)
+    return visible if allowed else ~visible
+
+
+def chunk_mask_without_cache(n_new, offset):  # the new keys alone, causal among themselves
+    return torch.ones(n_new, n_new, dtype=torch.bool).tril()
+
+
+def chunk_mask_hiding_the_cache(n_new, offset):
+    return torch.cat([torch.zeros(n_new, offset, dtype=torch.bool), chunk_mask_without_cache(n_new, offset)], 1)
+
+
 def top_k_in_place(logits, k):
     kth = torch.topk(logits, k).values[:, -1:]
     return logits.masked_fill_(logits < kth, INF)
@@ -816,6 +1001,18 @@ CHECKS_07 = [
         (CacheNewFirst, "come after the stored ones"),
         (CacheSwapped, "values where the keys belong"),
         (CacheShared, "share their contents"),
+    ]),
+    (generation.check_chunk_mask, chunk_mask, [
+        (lambda n, offset: chunk_mask(n, offset, allowed=False), "inverted"),
+        (lambda n, offset: torch.ones(n, offset + n, dtype=torch.bool).tril(), "the offset is missing"),
+        (lambda n, offset: chunk_mask(n, offset, diagonal=-1), "must see its own key"),
+        (lambda n, offset: chunk_mask(n, offset, diagonal=1), "off by one"),
+        (chunk_mask_hiding_the_cache, "the cached keys are hidden"),
+        (chunk_mask_without_cache, "new keys only"),
+        (lambda n, offset: torch.ones(offset + n, offset + n, dtype=torch.bool).tril(), "one row per NEW query"),
+        (lambda n, offset: chunk_mask(n, offset).float(), "return a bool tensor"),
+        (lambda n, offset: torch.zeros(n, offset + n).masked_fill(~chunk_mask(n, offset), INF), "bool tensor"),
+        (lambda n, offset: torch.ones(n, offset + n, dtype=torch.bool), "must see exactly"),
     ]),
     (generation.check_greedy_generate, greedy_generate, [
         (lambda m, idx, n: greedy_generate(m, idx, n, position=0), "last position"),
@@ -921,6 +1118,37 @@ def summed_loss(model, micro_batches, loss_fn):
     return sum(loss.item() for loss in losses)
 
 
+def train_step(model, optimizer, batch, max_norm, targets="shifted", clip="after backward", zero="after step",
+               step=True, reduction="mean", item=True, loss_after=False):
+    """One training step, with switches for the mutations below."""
+    inputs, wanted = {"shifted": (batch[:, :-1], batch[:, 1:]), "inputs": (batch[:, :-1], batch[:, :-1]),
+                      "whole": (batch, batch), "backwards": (batch[:, 1:], batch[:, :-1])}[targets]
+    loss = F.cross_entropy(model(inputs).flatten(0, 1), wanted.flatten(), reduction=reduction)
+    clip_now = lambda when: clip == when and nn.utils.clip_grad_norm_(model.parameters(), max_norm)  # noqa: E731
+    clip_now("before backward")
+    loss.backward()
+    clip_now("after backward")
+    if zero == "before step":
+        optimizer.zero_grad()
+    if step:
+        optimizer.step()
+    clip_now("after step")
+    if zero == "after step":
+        optimizer.zero_grad()
+    if loss_after:
+        loss = F.cross_entropy(model(inputs).flatten(0, 1), wanted.flatten())
+    return loss.item() if item else loss
+
+
+def step_with(**switches):
+    return lambda model, optimizer, batch, max_norm: train_step(model, optimizer, batch, max_norm, **switches)
+
+
+def train_step_zeroing_first(model, optimizer, batch, max_norm):  # clearing the gradients first is right too
+    optimizer.zero_grad()
+    return train_step(model, optimizer, batch, max_norm, zero=None)
+
+
 CHECKS_08 = [
     (training.check_cross_entropy, cross_entropy, [
         (lambda logits, targets: -log_p_targets(logits, targets).sum(), "summed over the positions"),
@@ -960,19 +1188,19 @@ CHECKS_08 = [
          "its own 'weight_decay'"),
         (lambda m, wd: [{**group, "params": set(group["params"])} for group in param_groups(m, wd)], "in a list"),
     ]),
-    (training.check_accumulate_gradients, accumulate_gradients, [
-        (lambda m, mb, f: accumulate_gradients(m, mb, f, divide=False), "times too large"),
-        (lambda m, mb, f: accumulate_gradients(m, mb, f, zero_inside=True), "only the last micro-batch's"),
-        (lambda m, mb, f: accumulate_gradients(m, mb, f, zero_first=False), "earlier step"),
-        (summed_loss, "times too large"),
-        (lambda m, mb, f: accumulate_gradients(m, mb, f) * len(mb), "not their sum"),
-        (lambda m, mb, f: torch.tensor(accumulate_gradients(m, mb, f)), "Python float"),
-    ]),
-    (training.check_step_budget, step_budget, [
-        (lambda b, a, t, n: (b * t, math.ceil(n / (b * t))), "multiply by grad_accum"),
-        (lambda b, a, t, n: (b * a, math.ceil(n / (b * a))), "counts windows"),
-        (lambda b, a, t, n: (b * a * t, n // (b * a * t)), "round up"),
-        (lambda b, a, t, n: (b * a * t, n / (b * a * t)), "Python ints"),
+    (training.check_train_step, train_step, [
+        (step_with(targets="inputs"), "targets equal the inputs"),
+        (step_with(targets="whole"), "targets equal the inputs"),
+        (step_with(targets="backwards"), "the wrong way"),
+        (step_with(clip=None), "not clipped"),
+        (step_with(clip="after step"), "not clipped"),
+        (step_with(clip="before backward"), "not clipped"),
+        (step_with(zero=None), "still in .grad"),
+        (step_with(zero="before step"), "did not change"),
+        (step_with(step=False), "did not change"),
+        (step_with(reduction="sum"), "not their sum"),
+        (step_with(item=False), "Python float"),
+        (step_with(loss_after=True), "before the update"),
     ]),
     (training.check_perplexity, perplexity, [
         (lambda loss: 2 ** loss, "2\\*\\*loss"),
@@ -983,18 +1211,60 @@ CHECKS_08 = [
 ]
 
 
+# --- notebook 09: training for real -------------------------------------------------------------------------
+
+def rank_share(n_windows, rank, world_size):
+    per_rank = n_windows // world_size
+    return slice(rank * per_rank, (rank + 1) * per_rank)
+
+
+def uneven_share(n_windows, rank, world_size):  # the last rank gets what is left
+    per_rank = n_windows // world_size + 1
+    return slice(rank * per_rank, n_windows if rank == world_size - 1 else (rank + 1) * per_rank)
+
+
+CHECKS_09 = [
+    (training_for_real.check_accumulate_gradients, accumulate_gradients, [
+        (lambda m, mb, f: accumulate_gradients(m, mb, f, divide=False), "times too large"),
+        (lambda m, mb, f: accumulate_gradients(m, mb, f, zero_inside=True), "only the last micro-batch's"),
+        (lambda m, mb, f: accumulate_gradients(m, mb, f, zero_first=False), "earlier step"),
+        (summed_loss, "times too large"),
+        (lambda m, mb, f: accumulate_gradients(m, mb, f) * len(mb), "not their sum"),
+        (lambda m, mb, f: torch.tensor(accumulate_gradients(m, mb, f)), "Python float"),
+    ]),
+    (training_for_real.check_rank_share, rank_share, [
+        (lambda n, rank, world: slice(0, n // world), "goes to rank 0 and to rank 1"),
+        (lambda n, rank, world: slice(0, n), "takes the whole global batch"),
+        (lambda n, rank, world: slice(rank * n // world, (rank + 1) * n // world + 1), "goes to rank 0 and to rank 1"),
+        (lambda n, rank, world: slice(rank * n // world, (rank + 1) * n // world - 1), "goes to no rank"),
+        (uneven_share, "the shares hold \\[5, 3\\] windows"),
+        (lambda n, rank, world: [n + rank], "could not be used as an index"),
+        (lambda n, rank, world: rank, "return a slice"),
+    ]),
+    (training_for_real.check_step_budget, step_budget, [
+        (lambda b, a, t, n: (b * t, math.ceil(n / (b * t))), "multiply by grad_accum"),
+        (lambda b, a, t, n: (b * a, math.ceil(n / (b * a))), "counts windows"),
+        (lambda b, a, t, n: (b * a * t, n // (b * a * t)), "round up"),
+        (lambda b, a, t, n: (b * a * t, n / (b * a * t)), "Python ints"),
+    ]),
+]
+
+
 def test_the_step_budget_check_knows_the_real_training_split():
     train, _ = train_val_split(tokenize(load_corpus()))
-    assert len(train) == training.TRAIN_TOKENS
+    assert len(train) == training_for_real.TRAIN_TOKENS
 
 
 # --- the tests every table runs -----------------------------------------------------------------------------
 
-ALL_CHECKS = CHECKS_01 + CHECKS_02 + CHECKS_03 + CHECKS_04 + CHECKS_05 + CHECKS_06 + CHECKS_07 + CHECKS_08
+ALL_CHECKS = CHECKS_01 + CHECKS_02 + CHECKS_03 + CHECKS_04 + CHECKS_05 + CHECKS_06 + CHECKS_07 + CHECKS_08 + CHECKS_09
 
 RIGHT_ANSWERS = [(check, answer) for check, answer, _ in ALL_CHECKS] + [
     (block.check_scale_residual_init, rescale_residual_init),  # rescaling the weights in place is right too
     *BUILTIN_GELU_ANSWERS,
+    (training.check_train_step, train_step_zeroing_first),
+    (attention.check_fused_attention, fused_by_hand),  # all heads at once, written out: right too
+    (training_for_real.check_rank_share, lambda n, rank, world: list(range(rank, n, world))),  # strided: right too
 ]
 
 CRASHING_ANSWERS = [  # the learner's code raises: the check says so in a hint, not with a bare traceback
@@ -1009,7 +1279,7 @@ CRASHING_ANSWERS = [  # the learner's code raises: the check says so in a hint, 
 
 def torch_state():
     """What a check must leave as it found it: the learner's random state and torch's global settings."""
-    return torch.get_rng_state(), (torch.is_grad_enabled(), torch.get_default_dtype(), torch.get_num_threads())
+    return torch.get_rng_state(), guard.Settings().values
 
 
 @pytest.mark.parametrize("check, answer", [pytest.param(c, a, id=c.__name__) for c, a in RIGHT_ANSWERS])
@@ -1041,6 +1311,379 @@ def test_a_mutation_fails_with_its_hint(check, wrong, hint):
 @pytest.mark.parametrize("check, wrong", [pytest.param(c, w, id=c.__name__) for c, w in CRASHING_ANSWERS])
 def test_an_answer_that_crashes_gets_a_hint_not_a_bare_traceback(check, wrong):
     fails_with(check, wrong, "your code raised")
+
+
+def watch_state():
+    """What the watch on forbidden calls must leave as it found it: the profiler and torch's mode stacks."""
+    return sys.getprofile(), torch._C._len_torch_function_stack(), torch._C._len_torch_dispatch_stack()
+
+
+@pytest.mark.parametrize("answer", [sdpa_then_by_hand, sdpa_inside_try, causal_attention, stub,
+                                    lambda q, k, v: reference_attention(q, k, v)[0].T])
+def test_the_watch_on_forbidden_calls_is_removed_whatever_the_answer_does(answer):
+    calls = []
+
+    def profiler(frame, event, arg):  # a profiler already running (a debugger, coverage) keeps running
+        calls.append(event)
+
+    sys.setprofile(profiler)
+    try:
+        before = watch_state()
+        with pytest.raises(ExerciseError) if answer is not causal_attention else contextlib.nullcontext():
+            attention.check_causal_attention(answer)
+        after = watch_state()
+    finally:
+        sys.setprofile(None)
+    assert after == before and calls
+
+
+def test_a_forbidden_call_is_named_even_when_the_answer_then_crashes():
+    def crashes(q, k, v):
+        F.scaled_dot_product_attention(q, k, v)
+        raise RuntimeError("later")
+
+    fails_with(attention.check_causal_attention, crashes, "your code calls F.scaled_dot_product_attention")
+
+
+# --- the learner's session, as the check found it (gpt2lib_exercises/guard.py) -----------------------------------
+
+CHECK_MODULES = [scaffold, attention, layernorm, mlp, block, loading, generation, training, training_for_real]
+
+
+def test_every_check_goes_through_the_one_wrapper_and_every_check_is_tested_here():
+    checks = {f for module in CHECK_MODULES for name, f in vars(module).items() if name.startswith("check_")}
+    assert checks and all(getattr(check, "is_self_check", False) for check in checks)
+    assert checks == {check for check, _, _ in ALL_CHECKS}
+
+
+def session_state():
+    """All a check must leave as it found it: torch's settings, random state and functions, and the alarm signal."""
+    return (guard.Settings().values, torch.get_rng_state(), torch.initial_seed(), guard.Functions().values,
+            signal.getsignal(signal.SIGALRM), signal.getitimer(signal.ITIMER_REAL), sys.getprofile())
+
+
+def leaking(leak, answer):
+    """A right answer that first does leak(), a change it leaves behind."""
+    def leaky(*args, **kwargs):
+        leak()
+        return answer(*args, **kwargs)
+    return leaky
+
+
+class SomeMode(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+KEPT = []  # context managers a learner entered and kept
+
+
+def entered(context):
+    context.__enter__()
+    return context
+
+
+LEAKS = [  # what the learner's function changes and leaves so, and the hint it gets
+    (lambda: torch.set_grad_enabled(False), r"changed gradient tracking .* from on to off .*torch\.no_grad\(\)"),
+    (lambda: torch.set_default_dtype(torch.float64), r"default dtype .* from torch\.float32 to torch\.float64"),
+    (lambda: torch.set_default_device("meta"), r"default device .* from cpu to meta"),
+    (lambda: torch.set_num_threads(torch.get_num_threads() + 1), r"number of threads .* from \d+ to \d+"),
+    (lambda: torch.use_deterministic_algorithms(True), r"deterministic algorithms .* from off to on"),
+    (lambda: torch.autograd.set_detect_anomaly(True), r"anomaly detection .* from off to on"),
+    (lambda: torch.set_float32_matmul_precision("medium"), r"matmul precision .* from 'highest' to 'medium'"),
+    (lambda: torch.set_printoptions(precision=2), r"how tensors print .* from precision=4 to precision=2"),
+    (lambda: torch.autocast("cpu").__enter__(), r"autocast on cpu .* from off"),
+    (lambda: SomeMode().__enter__(), r"torch function modes .* from 0 active to 1 active"),
+    (lambda: KEPT.append(entered(torch.inference_mode())), r"inference mode .* from off to on"),
+    (lambda: setattr(torch, "softmax", lambda *args, **kwargs: None), r"replaced torch\.softmax"),
+]
+
+
+@pytest.mark.parametrize("leak, hint", [pytest.param(leak, hint, id=hint.split(" .*")[0]) for leak, hint in LEAKS])
+def test_a_function_that_changes_torchs_settings_fails_with_a_hint_and_the_setting_is_put_back(leak, hint):
+    before = session_state()
+    try:
+        fails_with(mlp.check_gelu_exact, leaking(leak, gelu_exact), hint + r".*\. The check has put it back")
+    finally:
+        while KEPT:
+            KEPT.pop().__exit__(None, None, None)
+    assert session_state() == before
+
+
+@pytest.mark.parametrize("check, answer", [pytest.param(c, a, id=c.__name__) for c, a, _ in ALL_CHECKS])
+def test_every_check_catches_and_puts_back_a_changed_setting(check, answer):
+    before = session_state()
+    fails_with(check, leaking(lambda: torch.set_grad_enabled(False), answer), "changed gradient tracking")
+    fails_with(check, leaking(lambda: torch.set_default_dtype(torch.float64), answer), "changed torch's default dtype")
+    assert session_state() == before
+
+
+def test_a_session_with_gradients_off_or_float64_does_not_fail_a_right_answer_and_keeps_its_settings(capsys):
+    with torch.no_grad():  # the learner's own setting, made before the check
+        training.check_cross_entropy(cross_entropy)
+        assert not torch.is_grad_enabled()
+    torch.set_default_dtype(torch.float64)
+    try:
+        training.check_cross_entropy(cross_entropy)
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert capsys.readouterr().out.count("✓") == 2
+
+
+def test_drawing_or_seeding_random_numbers_is_no_mistake_and_the_random_state_is_put_back(capsys):
+    def seeds_and_draws(x):  # as building a layer does; the checks draw their inputs from their own generator
+        torch.manual_seed(0)
+        torch.randn(5)
+        return gelu_exact(x)
+
+    before = session_state()
+    mlp.check_gelu_exact(seeds_and_draws)
+    assert session_state() == before and "✓" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_the_gpus_random_state_is_put_back_too(capsys):
+    def draws_on_the_gpu(x):
+        torch.randn(1000, device="cuda")
+        return gelu_exact(x)
+
+    torch.randn(1, device="cuda")  # CUDA in use before the check
+    before = torch.cuda.get_rng_state_all()
+    mlp.check_gelu_exact(draws_on_the_gpu)
+    assert all(torch.equal(a, b) for a, b in zip(torch.cuda.get_rng_state_all(), before))
+
+
+# Answers that change their inputs to make a wrong result "right": each would pass a check that computed its
+# reference from the inputs after the call. Inputs must come back unchanged, so each fails with a hint.
+
+def zeroes_the_embeddings(tok_emb, pos_emb, idx):
+    with torch.no_grad():
+        tok_emb.weight.zero_()
+        pos_emb.weight.zero_()
+    return tok_emb(idx) + pos_emb(torch.arange(idx.shape[1]))
+
+
+def zeroes_the_projection(x, W_q, W_k, W_v, out_proj, n_heads):
+    with torch.no_grad():
+        out_proj.weight.zero_()
+        out_proj.bias.zero_()
+    return out_proj(x)
+
+
+def zeroes_the_sublayer(x, norm, sublayer):
+    with torch.no_grad():
+        for p in sublayer.parameters():
+            p.zero_()
+    return x + sublayer(norm(x))
+
+
+def zeroes_the_second_layer(x, w1, b1, w2, b2):
+    w2.zero_()
+    b2.zero_()
+    return feed_forward(x, w1, b1, w2, b2)
+
+
+def zeroes_the_block(b, x):
+    with torch.no_grad():
+        for p in b.parameters():
+            p.zero_()
+    return block_forward(b, x)
+
+
+def steps_too(model, micro_batches, loss_fn):  # accumulating is right, the optimizer step is not its job
+    loss = accumulate_gradients(model, micro_batches, loss_fn)
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    return loss
+
+
+def generates_in_train_mode(model, idx, n):
+    model.train()
+    return greedy_generate(model, idx, n)
+
+
+def shrinks_the_config(cfg, dtype):
+    cfg.n_layer = 0
+    return weights_megabytes(cfg, dtype)
+
+
+MUTATING_ANSWERS = [
+    (scaffold.check_embed, zeroes_the_embeddings, r"changed the tok_emb it was given \(weight changed\)"),
+    (attention.check_multi_head_loop, zeroes_the_projection, r"changed the out_proj it was given \(weight changed\)"),
+    (layernorm.check_pre_ln, zeroes_the_sublayer, "changed the sublayer it was given"),
+    (mlp.check_feed_forward, zeroes_the_second_layer, r"changed the w2 it was given \(its values changed\)"),
+    (block.check_block_forward, zeroes_the_block, r"changed the b it was given .*a forward pass only reads them"),
+    (generation.check_greedy_generate, generates_in_train_mode, "changed the model it was given .*train/eval mode"),
+    (generation.check_top_k_filter, lambda logits, k: logits.zero_(), "changed the logits it was given"),
+    (training.check_cross_entropy, lambda logits, targets: cross_entropy(logits.detach().zero_(), targets),
+     "changed the logits it was given"),
+    (training_for_real.check_accumulate_gradients, steps_too, r"changed the model it was given \(.*weight changed\)"),
+    (loading.check_block_weights, lambda state, i: block_weights({k: t.mul_(2) for k, t in state.items()}, i),
+     r"changed the hf_state it was given \(in an entry, its values changed\)"),
+    (loading.check_weights_megabytes, shrinks_the_config, r"changed the cfg it was given \(its settings changed\)"),
+    (training.check_param_groups, lambda m, wd: param_groups(m.requires_grad_(False), wd),
+     r"changed the model it was given \(.*requires_grad"),
+]
+
+
+@pytest.mark.parametrize("check, wrong, hint", [pytest.param(c, w, h, id=w.__name__) for c, w, h in MUTATING_ANSWERS])
+def test_an_answer_that_changes_its_inputs_fails_with_a_hint(check, wrong, hint):
+    fails_with(check, wrong, hint)
+
+
+# What used to escape as a bare traceback, and the hint it gets now.
+
+class ForgetsSuper(nn.Module):  # assigns a layer before nn.Module is set up
+    def __init__(self, cfg):
+        self.fc = nn.Linear(cfg.emb_dim, 4 * cfg.emb_dim)
+
+
+class ForgetsSuperQuietly(LayerNorm):  # only a plain attribute: building works, using the module does not
+    def __init__(self, emb_dim, eps=1e-5):
+        self.eps = eps
+
+
+class Uncomparable(int):  # an answer the check's own comparison chokes on
+    def __ne__(self, other):
+        raise TypeError("cannot compare")
+
+
+ESCAPES = [
+    (mlp.check_feed_forward_class, ForgetsSuper, r"must call super\(\)\.__init__\(\) first"),
+    (layernorm.check_layer_norm_module, ForgetsSuperQuietly, r"must call super\(\)\.__init__\(\) first"),
+    (scaffold.check_logits_megabytes, lambda *args: float("nan"), r"your answer is nan, not a finite number"),
+    (loading.check_weights_megabytes, lambda *args: float("inf"), r"your answer is inf, not a finite number"),
+    (block.check_weights_memory_gb, lambda *args: -math.inf, r"your answer is -inf"),
+    (training.check_lr_at, lambda *args: float("nan"), r"your answer is nan"),
+    (scaffold.check_scaffold_parameters, lambda cfg: 10**5000, r"about 5001 digits: far too large"),
+    (training.check_perplexity, lambda loss: 10**400, r"far too large to be right"),
+    (training_for_real.check_step_budget, lambda *args: (10**5000, 1), r"far too large"),
+    (scaffold.check_scaffold_parameters, lambda cfg: None, r"not None \(is a `return` missing\?\)"),
+    (attention.check_split_heads, lambda x, n: split_heads(x, n).tolist(), r"return a torch\.Tensor, not list"),
+    (mlp.check_gelu_exact, lambda x: gelu_exact(x).float(), r"wrong dtype: expected torch\.float64 .*got torch\.float32"),
+    (attention.check_causal_attention, lambda q, k, v: causal_attention(q, k, v).double(), r"wrong dtype"),
+    (mlp.check_gelu_exact, lambda x: gelu_exact(x) / 0, r"NaN or infinite values where the right ones are finite"),
+    (mlp.check_gelu_exact, lambda x: torch.full_like(x, math.nan), r"NaN or infinite values"),
+    (mlp.check_gelu_exact, lambda x: gelu_exact(x).to("meta"), r"your result is on the meta device"),
+    (scaffold.check_scaffold_parameters, lambda cfg: Uncomparable(1),
+     r"the check could not use your answer: TypeError: cannot compare"),
+]
+
+
+@pytest.mark.parametrize("check, wrong, hint", [pytest.param(c, w, h, id=f"{c.__name__}: {h}") for c, w, h in ESCAPES])
+def test_what_used_to_escape_gets_a_hint(check, wrong, hint):
+    before = session_state()
+    fails_with(check, wrong, hint)
+    assert session_state() == before
+
+
+# The time limit.
+
+def forever(*args, **kwargs):
+    while True:
+        pass
+
+
+def sleeps_forever(*args, **kwargs):
+    time.sleep(10**6)
+
+
+def swallows_the_first_stop(*args, **kwargs):
+    try:
+        while True:
+            pass
+    except BaseException:  # noqa: BLE001  (a bare except, as a learner may write one)
+        pass
+    while True:
+        pass
+
+
+@pytest.mark.parametrize("check", [pytest.param(c, id=c.__name__) for c, _, _ in ALL_CHECKS])
+def test_every_check_stops_a_function_that_never_returns(check):
+    fails_with(check, forever, r"did not return within 0\.1 s, so the check stopped it", time_limit=0.1)
+
+
+@pytest.mark.parametrize("answer", [forever, sleeps_forever, swallows_the_first_stop])
+def test_a_function_that_never_returns_gets_its_hint_in_time_and_the_session_goes_on(answer, capsys):
+    before, started = session_state(), time.monotonic()
+    fails_with(mlp.check_gelu_exact, answer, r"did not return within 1 s", time_limit=1)
+    assert time.monotonic() - started < 2.5
+    assert session_state() == before
+    mlp.check_gelu_exact(gelu_exact)
+    assert "✓" in capsys.readouterr().out
+
+
+def test_the_time_limit_covers_all_the_calls_of_one_check_together():
+    def slow_lr_at(*args):  # a thousand calls of 10 ms: 10 s in all
+        time.sleep(0.01)
+        return lr_at(*args)
+
+    started = time.monotonic()
+    fails_with(training.check_lr_at, slow_lr_at, r"within 1 s \(the time this check allows all its calls together\)",
+               time_limit=1)
+    assert time.monotonic() - started < 2.5
+
+
+def test_a_teacher_sets_the_time_limit_with_an_environment_variable(monkeypatch):
+    monkeypatch.setenv(guard.TIME_LIMIT_VARIABLE, "0.3")
+    fails_with(mlp.check_gelu_exact, forever, r"within 0\.3 s.*GPT2LIB_EXERCISE_TIME_LIMIT")
+    monkeypatch.setenv(guard.TIME_LIMIT_VARIABLE, "0")
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        mlp.check_gelu_exact(gelu_exact)
+
+
+def test_someone_elses_alarm_keeps_running_through_a_check(capsys):
+    def alarm(signum, frame):
+        raise AssertionError("someone else's alarm went off during the test")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30.0)
+        mlp.check_gelu_exact(gelu_exact)
+        fails_with(mlp.check_gelu_exact, forever, "did not return", time_limit=0.2)
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert signal.getsignal(signal.SIGALRM) is alarm and 25.0 < remaining < 30.0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_outside_the_main_thread_a_watchdog_stops_a_loop_and_a_sleep_once_it_returns():
+    def naps(x):
+        time.sleep(1.0)
+        return gelu_exact(x)
+
+    hints = []
+
+    def run():
+        for answer in (forever, naps):
+            try:
+                mlp.check_gelu_exact(answer, time_limit=0.3)
+            except ExerciseError as error:
+                hints.append(str(error))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and len(hints) == 2
+    assert all("did not return within 0.3 s" in hint for hint in hints)
+
+
+NOTEBOOK_CELLS = [
+    "import math, time\nimport torch\nfrom gpt2lib_exercises import mlp as checks",
+    "def gelu_exact(x):\n    while True:\n        pass\n\nchecks.check_gelu_exact(gelu_exact, time_limit=1)",
+    "def gelu_exact(x):\n    time.sleep(10**6)\n\nchecks.check_gelu_exact(gelu_exact, time_limit=1)",
+    "def gelu_exact(x):\n    return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))\n\nchecks.check_gelu_exact(gelu_exact)",
+]
+
+
+def test_in_a_notebook_a_function_that_never_returns_gets_its_hint_and_the_kernel_goes_on():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in NOTEBOOK_CELLS])
+    NotebookClient(nb, timeout=15, allow_errors=True, kernel_name="python3").execute()  # a hang would time out
+    for cell in nb.cells[1:3]:
+        errors = [out for out in cell.outputs if out.output_type == "error"]
+        assert errors and errors[0].ename == "ExerciseError" and "did not return within 1 s" in errors[0].evalue
+    assert "✓ gelu_exact: correct" in "".join(out.get("text", "") for out in nb.cells[3].outputs)
 
 
 # --- the boundary between the library and the exercises ------------------------------------------------------

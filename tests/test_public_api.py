@@ -21,6 +21,22 @@ NAMES_IN_0_1 = [
 ]
 
 
+# gpt2lib.training.__all__ before notebook 08 was split into 08 (pretraining) and 09 (training for real), which moved
+# some functions into new modules: every name must still import from gpt2lib.training.
+TRAINING_NAMES = [
+    "TrainConfig", "Trainer", "TrainingCheckpointError", "atomic_write", "autocast", "autocast_dtype",
+    "batches_for_step", "chunked_cross_entropy", "cpu_computes_bfloat16", "cross_entropy_loss", "evaluate",
+    "load_checkpoint", "load_corpus", "lr_at", "make_optimizer", "param_groups", "plot_history", "random_windows",
+    "sample", "step_generator", "tokenize", "train_step", "train_val_split", "windows_at",
+]
+
+
+@pytest.mark.parametrize("name", TRAINING_NAMES)
+def test_every_training_name_still_imports_from_gpt2lib_training(name):
+    training = importlib.import_module("gpt2lib.training")
+    assert name in training.__all__ and getattr(training, name) is not None
+
+
 @pytest.mark.parametrize("name", NAMES_IN_0_1)
 def test_every_name_of_gpt2lib_0_1_still_imports_from_gpt2lib(name):
     assert name in gpt2lib.__all__

@@ -1,4 +1,4 @@
-"""gpt2lib.training (notebook 08) and the command python -m gpt2lib.train, on tiny configurations."""
+"""gpt2lib.training (notebooks 08 and 09) and the command python -m gpt2lib.train, on tiny configurations."""
 
 import hashlib
 import json
@@ -18,11 +18,11 @@ from gpt2lib import GPTConfig, GPTModel, from_pretrained
 from gpt2lib.hf.convert import hf_state_dict
 from gpt2lib.hf.export import export_hf
 from gpt2lib.training import cli as train_command
+from gpt2lib.training.batches import batches_for_step, step_generator
 from gpt2lib.training.checkpoint import atomic_write, load_checkpoint
-from gpt2lib.training.data import (
-    batches_for_step, load_corpus, random_windows, step_generator, tokenize, train_val_split, windows_at,
-)
-from gpt2lib.training.loss import chunked_cross_entropy, cross_entropy_loss
+from gpt2lib.training.chunked_loss import chunked_cross_entropy
+from gpt2lib.training.data import load_corpus, random_windows, tokenize, train_val_split, windows_at
+from gpt2lib.training.loss import cross_entropy_loss
 from gpt2lib.training.optim import lr_at, make_optimizer, param_groups
 from gpt2lib.training.trainer import Trainer, TrainConfig, autocast_dtype, cpu_computes_bfloat16, evaluate, train_step
 from gpt2lib.training.validation import TrainingCheckpointError

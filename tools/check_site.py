@@ -10,7 +10,7 @@ math and figures. The checks:
 2. each page opened loaded, MathJax (served from the site itself) typeset every formula on it without
    errors, and every image on it loaded; the notebook page has formulas, a figure from assets/ and a
    plot stored in a cell;
-3. the navigation lists every page of site/, and the notebooks in series order, 01 to 08, then the
+3. the navigation lists every page of site/, and the notebooks in series order (00 to 09), then the
    exercise notebooks.
 
 Screenshots: the notebook page, around its first figure, in SCREENSHOT.png (default
@@ -51,7 +51,7 @@ def external_references() -> list[str]:
 
 
 def series_order() -> list[str]:
-    """The notebooks' pages as the navigation must list them: 01 to 08, then the exercises."""
+    """The notebooks' pages as the navigation must list them: in series order, then the exercises."""
     return [notebook.relative_to(ROOT).with_suffix("").as_posix()
             for folder in ("notebooks", "notebooks/exercises")
             for notebook in sorted((ROOT / folder).glob("[0-9]*.ipynb"))]

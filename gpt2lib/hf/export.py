@@ -1,10 +1,10 @@
 # GENERATED FILE, edit the notebook instead.
-# Source: notebooks/08_pretraining.ipynb. Regenerate with `make export`.
+# Source: notebooks/09_training_for_real.ipynb. Regenerate with `make export`.
 
 __all__ = ["export_hf"]
 
 
-# %% notebooks/08_pretraining.ipynb, cell 92
+# %% notebooks/09_training_for_real.ipynb, cell 56
 import json
 from pathlib import Path
 

@@ -1,10 +1,10 @@
 # GENERATED FILE, edit the notebook instead.
-# Source: notebooks/08_pretraining.ipynb. Regenerate with `make export`.
+# Source: notebooks/09_training_for_real.ipynb. Regenerate with `make export`.
 
 __all__ = ["atomic_write", "rng_state", "set_rng_state", "CHECKPOINT_FORMAT", "load_checkpoint"]
 
 
-# %% notebooks/08_pretraining.ipynb, cell 75
+# %% notebooks/09_training_for_real.ipynb, cell 36
 import os
 import tempfile
 from pathlib import Path
@@ -14,7 +14,7 @@ import torch
 from gpt2lib.training.validation import TrainingCheckpointError, check_checkpoint_contents
 
 
-# %% notebooks/08_pretraining.ipynb, cell 76
+# %% notebooks/09_training_for_real.ipynb, cell 37
 def atomic_write(path, write) -> None:
     """Create or replace the file at path with what write(file) writes: after a crash, the old file or the new one.
 
@@ -41,7 +41,7 @@ def atomic_write(path, write) -> None:
             os.close(dir_fd)
 
 
-# %% notebooks/08_pretraining.ipynb, cell 78
+# %% notebooks/09_training_for_real.ipynb, cell 38
 def rng_state() -> dict:
     """torch's global random states (dropout draws from them): the CPU's, and every CUDA device's."""
     state = {"cpu": torch.get_rng_state()}
@@ -57,7 +57,7 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-# %% notebooks/08_pretraining.ipynb, cell 80
+# %% notebooks/09_training_for_real.ipynb, cell 40
 CHECKPOINT_FORMAT = "gpt2lib-training-checkpoint-v2"
 
 

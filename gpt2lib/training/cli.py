@@ -6,7 +6,7 @@
     torchrun --nproc_per_node=2 -m gpt2lib.train --resume auto         # 2 processes; start, or continue after a crash
 
 Written by hand; `python -m gpt2lib.train` runs it (gpt2lib/train.py is a shim). The training code itself is in
-gpt2lib/training/, exported from notebook 08; this file reads the options, prepares the data and the output
+gpt2lib/training/, exported from notebooks 08 and 09; this file reads the options, prepares the data and the output
 directory, and reports. The run writes into --out:
 checkpoint.pt (everything needed to resume), model/ (config.json + model.safetensors, loadable by
 gpt2lib.from_pretrained and by transformers), loss.png and summary.json.

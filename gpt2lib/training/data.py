@@ -1,22 +1,16 @@
 # GENERATED FILE, edit the notebook instead.
 # Source: notebooks/08_pretraining.ipynb. Regenerate with `make export`.
 
-__all__ = [
-    "load_corpus", "tokenize", "train_val_split", "windows_at", "random_windows", "step_generator",
-    "batches_for_step",
-]
+__all__ = ["load_corpus", "tokenize", "train_val_split", "windows_at", "random_windows"]
 
 
 # %% notebooks/08_pretraining.ipynb, cell 3
-import hashlib
 from importlib import resources
 
 import torch
 
 from gpt2lib.tokenizer import get_tokenizer
-from gpt2lib.training.validation import (
-    check_sampling_args, check_seed_and_step, check_text, check_val_fraction, check_windows_args,
-)
+from gpt2lib.training.validation import check_sampling_args, check_text, check_val_fraction, check_windows_args
 
 
 # %% notebooks/08_pretraining.ipynb, cell 6
@@ -38,7 +32,7 @@ def train_val_split(ids: torch.Tensor, val_fraction: float = 0.1) -> tuple[torch
     return ids[:n_train], ids[n_train:]
 
 
-# %% notebooks/08_pretraining.ipynb, cell 11
+# %% notebooks/08_pretraining.ipynb, cell 15
 def windows_at(data: torch.Tensor, starts: torch.Tensor, context_length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs and targets (B, T) for windows of data beginning at starts (B,): targets are shifted by one token."""
     check_windows_args(data, starts, context_length)
@@ -52,18 +46,3 @@ def random_windows(data: torch.Tensor, n_windows: int, context_length: int,
     check_sampling_args(data, n_windows, context_length, generator)
     starts = torch.randint(len(data) - context_length, (n_windows,), generator=generator)  # (n_windows,)
     return windows_at(data, starts, context_length)
-
-
-# %% notebooks/08_pretraining.ipynb, cell 14
-def step_generator(seed: int, step: int) -> torch.Generator:
-    """The random generator that draws the batch of one training step, from the run's seed and the step."""
-    check_seed_and_step(seed, step)
-    digest = hashlib.sha256(f"{seed}/{step}".encode()).digest()  # (seed, step) mixed into 32 well-shuffled bits,
-    return torch.Generator().manual_seed(int.from_bytes(digest[:4], "little"))  # all that torch's CPU generator uses
-
-
-def batches_for_step(data: torch.Tensor, step: int, seed: int, batch_size: int, context_length: int,
-                     grad_accum: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The grad_accum micro-batches (inputs, targets), each (batch_size, T), of one training step."""
-    inputs, targets = random_windows(data, batch_size * grad_accum, context_length, step_generator(seed, step))
-    return list(zip(inputs.split(batch_size), targets.split(batch_size)))

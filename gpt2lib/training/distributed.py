@@ -5,7 +5,7 @@ flags). torchrun starts N copies of the command and tells each one who it is thr
 variables (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT); `setup` reads them and joins the
 process group: gloo on the CPU, NCCL on CUDA.
 
-The rules the Trainer follows (notebook 08 builds the single-process version):
+The rules the Trainer follows (notebook 09 builds the single-process version):
 - every step's global batch is the same windows as in a single-process run; rank r trains on the r-th
   of N equal parts of it, so the run does not depend on N (`rank_share`);
 - DistributedDataParallel averages the gradients over the ranks during backward, so every rank takes

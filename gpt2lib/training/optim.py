@@ -4,7 +4,7 @@
 __all__ = ["param_groups", "make_optimizer", "lr_at"]
 
 
-# %% notebooks/08_pretraining.ipynb, cell 25
+# %% notebooks/08_pretraining.ipynb, cell 29
 import math
 
 import torch
@@ -27,7 +27,7 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.1,
     return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas)
 
 
-# %% notebooks/08_pretraining.ipynb, cell 28
+# %% notebooks/08_pretraining.ipynb, cell 32
 def lr_at(step: int, max_lr: float, min_lr: float, warmup_steps: int, total_steps: int) -> float:
     """The learning rate of a step: a linear warmup to max_lr, then a cosine decay to min_lr at total_steps."""
     check_schedule_args(step, max_lr, min_lr, warmup_steps, total_steps)

@@ -1,5 +1,5 @@
 # GENERATED FILE, edit the notebook instead.
-# Source: notebooks/08_pretraining.ipynb. Regenerate with `make export`.
+# Source: notebooks/09_training_for_real.ipynb. Regenerate with `make export`.
 
 __all__ = [
     "cpu_computes_bfloat16", "autocast_dtype", "autocast", "train_step", "evaluate", "TrainConfig", "Trainer",
@@ -7,14 +7,15 @@ __all__ = [
 ]
 
 
-# %% notebooks/08_pretraining.ipynb, cell 33
+# %% notebooks/09_training_for_real.ipynb, cell 8
 from contextlib import nullcontext
 
 import torch
 from torch import nn
 
-from gpt2lib.training.data import batches_for_step, windows_at
-from gpt2lib.training.loss import chunked_cross_entropy  # a faster loss, written below
+from gpt2lib.training.batches import batches_for_step
+from gpt2lib.training.chunked_loss import chunked_cross_entropy  # a faster loss, written below
+from gpt2lib.training.data import windows_at
 from gpt2lib.training.validation import check_evaluate_args, check_precision
 
 
@@ -27,7 +28,7 @@ def cpu_computes_bfloat16() -> bool:
         return False
 
 
-# %% notebooks/08_pretraining.ipynb, cell 34
+# %% notebooks/09_training_for_real.ipynb, cell 9
 def autocast_dtype(device, precision: str = "auto") -> torch.dtype | None:
     """bfloat16 where the device supports it (precision "auto"), or as asked; None means float32 throughout."""
     check_precision(precision)  # gpt2lib/training/validation.py
@@ -49,7 +50,7 @@ def autocast(device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
-# %% notebooks/08_pretraining.ipynb, cell 44
+# %% notebooks/09_training_for_real.ipynb, cell 19
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, micro_batches: list, lr: float,
                grad_clip: float = 1.0, dtype: torch.dtype | None = None) -> tuple[float, float]:
     """One optimizer step on micro_batches [(inputs, targets), ...] -> (mean loss, gradient norm before clipping).
@@ -75,7 +76,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, micro_batches
     return total.item(), grad_norm.item()
 
 
-# %% notebooks/08_pretraining.ipynb, cell 46
+# %% notebooks/09_training_for_real.ipynb, cell 21
 @torch.no_grad()
 def evaluate(model: nn.Module, data: torch.Tensor, context_length: int, max_windows: int | None = None,
              batch_size: int = 16, dtype: torch.dtype | None = None) -> float:
@@ -96,7 +97,7 @@ def evaluate(model: nn.Module, data: torch.Tensor, context_length: int, max_wind
     return total / len(starts)
 
 
-# %% notebooks/08_pretraining.ipynb, cell 49
+# %% notebooks/09_training_for_real.ipynb, cell 23
 import time
 from dataclasses import asdict, dataclass
 
@@ -113,7 +114,7 @@ from gpt2lib.training.optim import lr_at, make_optimizer
 from gpt2lib.training.validation import check_fit_args, check_same_data, check_train_config, check_trainer_args
 
 
-# %% notebooks/08_pretraining.ipynb, cell 51
+# %% notebooks/09_training_for_real.ipynb, cell 24
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train: the length of the run, the batches, the optimizer and the schedule."""
@@ -135,7 +136,7 @@ class TrainConfig:
         check_train_config(self)  # gpt2lib/training/validation.py
 
 
-# %% notebooks/08_pretraining.ipynb, cell 53
+# %% notebooks/09_training_for_real.ipynb, cell 26
 class Trainer:
     """A training run: the model, its optimizer, the data, the step reached and the history of losses.
 
@@ -165,7 +166,7 @@ class Trainer:
             self.history[key].append(value)
         return train_loss, val_loss
 
-    # %% notebooks/08_pretraining.ipynb, cell 57 (@patch)
+    # %% notebooks/09_training_for_real.ipynb, cell 30 (@patch)
     def train_one_step(self) -> float:
         """Train on the batch of step self.step, record its loss and learning rate, and move to the next step."""
         t = self.tcfg
@@ -182,12 +183,12 @@ class Trainer:
         self.step += 1
         return loss
 
-    # %% notebooks/08_pretraining.ipynb, cell 58 (@patch)
+    # %% notebooks/09_training_for_real.ipynb, cell 30 (@patch)
     @property
     def tokens_per_step(self) -> int:
         return self.tcfg.batch_size * self.tcfg.grad_accum * self.model.cfg.context_length
 
-    # %% notebooks/08_pretraining.ipynb, cell 60 (@patch)
+    # %% notebooks/09_training_for_real.ipynb, cell 32 (@patch)
     def fit(self, max_seconds: float | None = None, progress: bool = True, checkpoint_path=None,
             checkpoint_interval: int | None = None, stop=None) -> bool:
         """Train to step tcfg.steps, evaluating every eval_interval steps; True when the run is complete.
@@ -217,7 +218,7 @@ class Trainer:
             self.save(checkpoint_path)
         return self.step == self.tcfg.steps
 
-    # %% notebooks/08_pretraining.ipynb, cell 82 (@patch)
+    # %% notebooks/09_training_for_real.ipynb, cell 42 (@patch)
     def state_dict(self) -> dict:
         """Everything a run needs to continue exactly: weights, optimizer moments, step, history, random states."""
         return {
@@ -230,7 +231,7 @@ class Trainer:
             "data": {"train_tokens": len(self.train_data), "val_tokens": len(self.val_data)},
         }
 
-    # %% notebooks/08_pretraining.ipynb, cell 82 (@patch)
+    # %% notebooks/09_training_for_real.ipynb, cell 42 (@patch)
     def save(self, path) -> None:
         """Save the run to path atomically (see atomic_write). With several processes, all call it and rank 0 writes."""
         state = self.state_dict()  # every process takes part: each sends its random state to rank 0
@@ -238,7 +239,7 @@ class Trainer:
             atomic_write(path, lambda file: torch.save(state, file))
         barrier(self.ctx)  # no process goes on, or exits, before the checkpoint is complete
 
-    # %% notebooks/08_pretraining.ipynb, cell 84 (@patch)
+    # %% notebooks/09_training_for_real.ipynb, cell 44 (@patch)
     @classmethod
     def from_checkpoint(cls, path, train_data, val_data, device=None, ctx: Distributed = SINGLE) -> "Trainer":
         """The run saved at path, ready to continue: fit() then gives the losses of an uninterrupted run."""
@@ -255,7 +256,7 @@ class Trainer:
         return trainer
 
 
-# %% notebooks/08_pretraining.ipynb, cell 64
+# %% notebooks/09_training_for_real.ipynb, cell 34
 def sample(model: GPTModel, prompt: str = "\n", max_new_tokens: int = 100, temperature: float = 0.8,
            top_k: int | None = 50, seed: int = 0) -> str:
     """A seeded sample of max_new_tokens tokens after prompt, as text (gpt2lib.generate, notebook 07)."""
@@ -277,5 +278,5 @@ def plot_history(history: dict, ax) -> None:
     ax.grid(alpha=0.3)
 
 
-# %% notebooks/08_pretraining.ipynb, cell 82
+# %% notebooks/09_training_for_real.ipynb, cell 42
 from gpt2lib.training.checkpoint import CHECKPOINT_FORMAT, atomic_write, load_checkpoint, rng_state, set_rng_state

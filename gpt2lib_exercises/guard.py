@@ -1,0 +1,417 @@
+"""What a self-check protects the learner's session from, written by hand (core.py's `self_check` uses it).
+
+A learner's function runs inside the learner's own Python session, so what it does there stays: a call to
+torch.set_grad_enabled(False) or torch.set_default_dtype(torch.float64) silently changes every later cell, an
+in-place operation changes the check's inputs, a loop that never ends hangs the notebook. This module
+- reads and puts back torch's global settings (`Settings`), and torch's functions in case one was replaced;
+- remembers the inputs a function is given and says which of them it changed (`InputWatch`);
+- stops a function that runs too long (`time_limit`).
+"""
+
+import contextlib
+import ctypes
+import dataclasses
+import inspect
+import math
+import os
+import signal
+import threading
+import time
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TIME_LIMIT_VARIABLE = "GPT2LIB_EXERCISE_TIME_LIMIT"
+DEFAULT_TIME_LIMIT = 20.0  # seconds for all the calls of one check; nbgrader's autograder gives a cell 30 s
+
+
+def time_limit_seconds(given: float | None = None) -> float:
+    """The time limit of a check: given, else the environment variable, else DEFAULT_TIME_LIMIT."""
+    if given is None:
+        text = os.environ.get(TIME_LIMIT_VARIABLE, "").strip()
+        given = float(text) if text else DEFAULT_TIME_LIMIT
+    if not given > 0:
+        raise ValueError(f"a check's time limit must be a positive number of seconds, not {given!r}")
+    return float(given)
+
+
+# --- torch's global settings -----------------------------------------------------------------------------------
+
+_ON_OFF = {True: "on", False: "off"}
+_KEEP_ALIVE = []  # inference-mode guards that undo a learner's leaked one; they must live as long as the session
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One global setting a function can change: how to read it, how to put it back, and what the hint says."""
+    label: str
+    get: Callable[[], Any]
+    set: Callable[[Any], None]
+    advice: str
+    show: Callable[[Any], str] = repr
+
+
+def _set_inference_mode(enabled: bool) -> None:
+    guard = torch._C._InferenceMode(enabled)  # a learner's guard that is still referenced cannot be exited
+    guard.__enter__()
+    _KEEP_ALIVE.append(guard)
+
+
+def _set_default_device(device: torch.device) -> None:
+    torch.set_default_device(None if device.type == "cpu" else device)
+
+
+def _function_modes() -> tuple:
+    return tuple(torch.overrides._get_current_function_mode_stack())
+
+
+def _set_function_modes(modes: tuple) -> None:
+    while torch._C._len_torch_function_stack():
+        torch._C._pop_torch_function_stack()
+    for mode in modes:
+        torch._C._push_on_torch_function_stack(mode)
+
+
+def _dispatch_modes() -> int:
+    return torch._C._len_torch_dispatch_stack()
+
+
+def _set_dispatch_modes(length: int) -> None:
+    from torch.utils._python_dispatch import _pop_mode
+    while torch._C._len_torch_dispatch_stack() > length:
+        _pop_mode()
+
+
+def _print_options() -> tuple:
+    return tuple(sorted(vars(torch._tensor_str.PRINT_OPTS).items()))
+
+
+def _autocast(device: str) -> Setting:
+    def set_autocast(state):
+        torch.set_autocast_enabled(device, state[0])
+        torch.set_autocast_dtype(device, state[1])
+    return Setting(f"autocast on {device}", lambda: (torch.is_autocast_enabled(device), torch.get_autocast_dtype(device)),
+                   set_autocast, "use a `with torch.autocast(...):` block, which ends with the block",
+                   lambda state: f"{_ON_OFF[state[0]]} ({state[1]})")
+
+
+def _settings() -> list[Setting]:
+    """The settings, in the order they are put back (inference mode before grad mode, the device before the modes)."""
+    cuda = ["cuda"] if torch.cuda.is_available() else []
+    return [
+        Setting("inference mode (torch.is_inference_mode_enabled())", torch.is_inference_mode_enabled,
+                _set_inference_mode, "use a `with torch.inference_mode():` block, which ends with the block", _ON_OFF.get),
+        Setting("gradient tracking (torch.is_grad_enabled())", torch.is_grad_enabled, torch.set_grad_enabled,
+                "to compute without gradients inside your function, use a `with torch.no_grad():` block, which turns "
+                "tracking back on when it ends", _ON_OFF.get),
+        Setting("torch's default dtype (torch.set_default_dtype)", torch.get_default_dtype, torch.set_default_dtype,
+                "give new tensors their dtype instead, e.g. torch.zeros(..., dtype=x.dtype)", str),
+        Setting("torch's default device (torch.set_default_device)", torch.get_default_device, _set_default_device,
+                "give new tensors their device instead, e.g. torch.zeros(..., device=x.device)", str),
+        Setting("torch's number of threads (torch.set_num_threads)", torch.get_num_threads, torch.set_num_threads,
+                "leave the number of threads to the notebook's setup"),
+        Setting("deterministic algorithms (torch.use_deterministic_algorithms)",
+                lambda: (torch.are_deterministic_algorithms_enabled(),
+                         torch.is_deterministic_algorithms_warn_only_enabled()),
+                lambda state: torch.use_deterministic_algorithms(state[0], warn_only=state[1]),
+                "leave this setting to the notebook's setup", lambda state: _ON_OFF[state[0]]),
+        Setting("anomaly detection (torch.autograd.set_detect_anomaly)",
+                lambda: (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()),
+                lambda state: torch.autograd.set_detect_anomaly(*state),
+                "it slows down every backward pass; use a `with torch.autograd.detect_anomaly():` block while "
+                "debugging", lambda state: _ON_OFF[state[0]]),
+        Setting("the float32 matmul precision (torch.set_float32_matmul_precision)",
+                torch.get_float32_matmul_precision, torch.set_float32_matmul_precision,
+                "leave this setting to the notebook's setup"),
+        Setting("how tensors print (torch.set_printoptions)", _print_options,
+                lambda state: torch.set_printoptions(**dict(state)), "leave the print options as they are",
+                lambda state: ", ".join(f"{key}={value}" for key, value in state)),
+        Setting("torch's warn-always switch (torch.set_warn_always)", torch.is_warn_always_enabled,
+                torch.set_warn_always, "leave this setting to the notebook's setup", _ON_OFF.get),
+        *[_autocast(device) for device in ["cpu", *cuda]],
+        Setting("the active torch function modes (a TorchFunctionMode entered and never exited)", _function_modes,
+                _set_function_modes, "enter a mode with a `with` block, which exits it when the block ends",
+                lambda modes: f"{len(modes)} active"),
+        Setting("the active torch dispatch modes (a TorchDispatchMode entered and never exited)", _dispatch_modes,
+                _set_dispatch_modes, "enter a mode with a `with` block, which exits it when the block ends",
+                lambda length: f"{length} active"),
+    ]
+
+
+SETTINGS = _settings()
+
+
+class Settings:
+    """torch's global settings at one moment, to compare with and put back later."""
+
+    def __init__(self):
+        self.values = [setting.get() for setting in SETTINGS]
+
+    def restore(self) -> list[str]:
+        """Put back every setting that has changed since; returns what changed, in the learner's words."""
+        changes = []
+        for setting, before in zip(SETTINGS, self.values):
+            now = setting.get()
+            if now != before:
+                setting.set(before)
+                if setting.get is _print_options:  # name only the options that changed
+                    before, now = (tuple(sorted(set(a) - set(b))) for a, b in [(before, now), (now, before)])
+                changes.append(f"changed {setting.label} from {setting.show(before)} to {setting.show(now)} "
+                               f"({setting.advice})")
+        return changes
+
+
+def use_defaults() -> None:
+    """torch's defaults for the settings a check relies on (gradients on, float32, the CPU), whatever the learner's
+    session has set: a session with gradients off must not make a right answer fail."""
+    torch.set_grad_enabled(True)
+    torch.set_default_dtype(torch.float32)
+    if torch.get_default_device().type != "cpu":
+        torch.set_default_device(None)
+
+
+@contextlib.contextmanager
+def forked_random_state():
+    """Whatever the block draws from or seeds, torch's random generators (CPU, and CUDA when in use) end as they
+    began. A function that builds layers draws random weights, which is fine: this is not a learner's mistake."""
+    cuda_was_on = torch.cuda.is_available() and torch.cuda.is_initialized()
+    devices = list(range(torch.cuda.device_count())) if cuda_was_on else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+    if not cuda_was_on and torch.cuda.is_available() and torch.cuda.is_initialized():
+        for generator in torch.cuda.default_generators:  # CUDA started inside: back to its state at the start
+            generator.manual_seed(generator.initial_seed())
+
+
+# --- torch's functions, in case a learner's function replaces one -------------------------------------------------
+
+_NAMESPACES = {"torch": torch, "torch.nn.functional": F, "torch.nn": nn, "torch.Tensor": torch.Tensor,
+               "nn.Module": nn.Module, "math": math}
+
+
+class Functions:
+    """The objects torch's namespaces hold at one moment: a function that assigns torch.softmax = ... replaces
+    one for every later cell (and for the check itself). New names are ignored: torch adds some lazily."""
+
+    def __init__(self):
+        self.values = {prefix: dict(vars(space)) for prefix, space in _NAMESPACES.items()}
+
+    def restore(self) -> list[str]:
+        changes = []
+        for prefix, space in _NAMESPACES.items():
+            now = vars(space)
+            for key, before in self.values[prefix].items():
+                if now.get(key, _MISSING) is not before:
+                    setattr(space, key, before)
+                    changes.append(f"replaced {prefix}.{key} (give a function of your own a name of its own)")
+        return changes
+
+
+_MISSING = object()
+
+
+# --- inputs a function must leave as they are ---------------------------------------------------------------------
+
+class Mutable:
+    """Marks an argument that the learner's function may change, e.g. the model a training step updates."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _tensor_snapshot(tensor: torch.Tensor):
+    saved, requires_grad = tensor.detach().clone(), tensor.requires_grad
+
+    def changed() -> str | None:
+        if tensor.shape != saved.shape or tensor.dtype != saved.dtype or tensor.device != saved.device:
+            return f"its shape, dtype or device changed (now {tuple(tensor.shape)}, {tensor.dtype}, {tensor.device})"
+        if not _equal(tensor.detach(), saved):
+            return "its values changed"
+        return "its requires_grad changed" if tensor.requires_grad != requires_grad else None
+    return changed
+
+
+def _equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal values, NaN equal to NaN."""
+    if a.is_floating_point() or a.is_complex():
+        return torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True)
+    return torch.equal(a, b)
+
+
+def _module_snapshot(module: nn.Module):
+    def layout():
+        return ([(name, type(part), id(part), part.training) for name, part in module.named_modules()],
+                [(name, id(p), p.requires_grad) for name, p in module.named_parameters()])
+    tensors = {name: _tensor_snapshot(t) for name, t in [*module.named_parameters(), *module.named_buffers()]}
+    before = layout()
+
+    def changed() -> str | None:
+        if layout() != before:
+            return "its layers, parameters, requires_grad flags or train/eval mode changed"
+        current = dict([*module.named_parameters(), *module.named_buffers()])
+        for name, tensor_changed in tensors.items():
+            if name not in current or tensor_changed():
+                return f"{name} changed"
+        return None
+    return changed
+
+
+def _container_snapshot(value, depth: int):
+    parts = [snapshot(item, depth + 1) for item in (value.values() if isinstance(value, dict) else value)]
+    keys = list(value) if isinstance(value, dict) else len(value)
+
+    def changed() -> str | None:
+        if (list(value) if isinstance(value, dict) else len(value)) != keys:
+            return "entries were added or removed"
+        return next((f"in an entry, {what}" for part in parts if part and (what := part())), None)
+    return changed
+
+
+def snapshot(value, depth: int = 0):
+    """A function that says what has changed in value since now (None: nothing), or None when value cannot change
+    in place (numbers, strings, frozen configurations) or is not watched (other objects, deep nesting)."""
+    try:
+        if isinstance(value, torch.Tensor):
+            return _tensor_snapshot(value)
+        if isinstance(value, nn.Module):
+            return _module_snapshot(value)
+        if isinstance(value, (list, dict, tuple)) and depth < 3:
+            return _container_snapshot(value, depth)
+        if hasattr(value, "to_dict") and callable(value.to_dict):  # a Hugging Face configuration
+            saved = value.to_dict()
+            return lambda: "its settings changed" if value.to_dict() != saved else None
+    except Exception:  # noqa: BLE001  (e.g. a module whose __init__ forgot super().__init__(): the check says so)
+        return None
+    return None
+
+
+def _named_arguments(function, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
+    """(parameter name, value) for each argument, e.g. [('logits', ...), ('k', 3)]; 'argument 1', ... where the
+    function's signature is unknown or does not fit (the call then fails, and says so itself)."""
+    try:
+        target = function.forward if isinstance(function, nn.Module) else function
+        signature = inspect.signature(target)
+        named = []
+        for name, value in signature.bind(*args, **kwargs).arguments.items():
+            kind = signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                named += [(f"{name}[{i}]", item) for i, item in enumerate(value)]
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                named += list(value.items())
+            else:
+                named.append((name, value))
+        return named
+    except (TypeError, ValueError):
+        return [(f"argument {i + 1}", value) for i, value in enumerate(args)] + list(kwargs.items())
+
+
+class InputWatch:
+    """Remembers a call's inputs (the function too, when it is a module), except those marked Mutable, and
+    afterwards says which of them the call changed."""
+
+    def __init__(self, function, args: tuple, kwargs: dict):
+        named = [(name, value) for name, value in _named_arguments(function, args, kwargs)
+                 if not isinstance(value, Mutable)]
+        if isinstance(function, nn.Module):
+            named.append(("module (self)", function))
+        self.snapshots = [(name, snapshot(value), isinstance(value, nn.Module)) for name, value in named]
+
+    def changed(self) -> tuple[str, str, bool] | None:
+        """(the argument's name, what changed in it, whether it is a module) for the first changed input, or None."""
+        for name, snapshot_, is_module in self.snapshots:
+            what = snapshot_() if snapshot_ else None
+            if what:
+                return name, what, is_module
+        return None
+
+
+def unwrap(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """The arguments with the Mutable marks removed."""
+    plain = lambda value: value.value if isinstance(value, Mutable) else value  # noqa: E731
+    return tuple(plain(a) for a in args), {key: plain(value) for key, value in kwargs.items()}
+
+
+# --- the time limit ------------------------------------------------------------------------------------------------
+
+class OutOfTime(BaseException):
+    """Raised inside a learner's function that ran past its time. A BaseException, like KeyboardInterrupt, so that
+    the learner's `except Exception:` does not swallow it."""
+
+
+class Clock:
+    elapsed = 0.0
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Raise OutOfTime inside the block once it has run for seconds; the block's time goes to the yielded Clock.
+
+    In the main thread (a notebook's kernel, nbgrader, pytest) a timer signal (SIGALRM) interrupts the block, even
+    inside time.sleep or a blocking call, and again every 0.2 s in case a bare `except:` swallowed it. Elsewhere
+    (another thread, or Windows, which has no SIGALRM) a watchdog thread raises the exception in the block's thread
+    (PyThreadState_SetAsyncExc): that stops Python code at once, but a blocking call (time.sleep) only when it
+    returns. A single long torch operation always finishes before the exception is raised."""
+    clock, started = Clock(), time.perf_counter()
+    use_signal = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    stop = _alarm if use_signal else _watchdog
+    try:
+        with stop(seconds):
+            yield clock
+    finally:
+        clock.elapsed = time.perf_counter() - started
+
+
+def _raise_out_of_time(signum, frame):
+    raise OutOfTime()
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float):
+    previous_handler = signal.signal(signal.SIGALRM, _raise_out_of_time)
+    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds, 0.2)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        _retrying(lambda: _disarm(previous_handler, previous_delay, previous_interval, time.monotonic() - started))
+
+
+def _disarm(previous_handler, previous_delay: float, previous_interval: float, elapsed: float) -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0)  # first the timer, so that no alarm reaches the previous handler
+    signal.signal(signal.SIGALRM, previous_handler)
+    if previous_delay:  # someone else's timer (pytest-timeout, say) runs on
+        signal.setitimer(signal.ITIMER_REAL, max(previous_delay - elapsed, 1e-3), previous_interval)
+
+
+def _retrying(cleanup: Callable[[], None]) -> None:
+    """Run cleanup to the end, even if a last OutOfTime arrives while it runs."""
+    while True:
+        try:
+            return cleanup()
+        except OutOfTime:
+            continue
+
+
+@contextlib.contextmanager
+def _watchdog(seconds: float):
+    thread_id, lock, state = threading.get_ident(), threading.Lock(), {"done": False}
+
+    def interrupt():
+        with lock:
+            if not state["done"]:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(OutOfTime))
+
+    timer = threading.Timer(seconds, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        def cleanup():
+            with lock:
+                state["done"] = True
+                timer.cancel()
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)  # drop one not yet raised
+        _retrying(cleanup)
