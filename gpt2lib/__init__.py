@@ -2,8 +2,8 @@
 
     from gpt2lib import GPTConfig, GPTModel, generate, get_tokenizer
 
-The model's chapters sit at the top level, one module each (scaffold, attention, layernorm,
-feedforward, model, generation); `gpt2lib.hf` holds everything Hugging Face (conversion both ways,
+The model's chapters sit at the top level, one module each (bpe, the optional prequel on tokens;
+scaffold, attention, layernorm, feedforward, model, generation); `gpt2lib.hf` holds everything Hugging Face (conversion both ways,
 weight files, the hub, export) and `gpt2lib.training` everything training (data, loss, the Trainer,
 checkpoints, torchrun, the command). Most modules are generated from the notebooks by the
 repository's `tools/exporter.py`; the hand-written ones say so at the top. Input is checked at the
@@ -12,6 +12,7 @@ the trainer. The layers themselves carry no checks.
 """
 
 from gpt2lib.attention import CausalSelfAttention, reference_attention
+from gpt2lib.bpe import GPT2_PATTERN, BPETokenizer, load_gpt2_bpe, train_bpe
 from gpt2lib.feedforward import GELU, FeedForward, gelu_exact, gelu_tanh
 from gpt2lib.generation import KVCache, decode_step, default_device, forward_with_cache, generate, pick_next_token
 from gpt2lib.hf import (
@@ -30,7 +31,9 @@ from gpt2lib.validation import check_token_ids
 __all__ = [
     "END_OF_TEXT_ID",
     "GELU",
+    "GPT2_PATTERN",
     "GPT2_PRESETS",
+    "BPETokenizer",
     "CausalSelfAttention",
     "CheckpointMismatchError",
     "FeedForward",
@@ -64,9 +67,11 @@ __all__ = [
     "hf_weight_mapping",
     "layer_norm_reference",
     "load_hf_model",
+    "load_gpt2_bpe",
     "load_hf_weights",
     "model_from_hf",
     "pick_next_token",
     "placeholder_report",
     "reference_attention",
+    "train_bpe",
 ]

@@ -2,7 +2,7 @@
 
 The doors are where a user's data enters: GPTConfig, GPTModel.forward (one cheap guard),
 generate/generate_simple and pick_next_token, the KV cache, the weight loaders (gpt2lib.hf) and
-the tokenizer; the trainer and the training command check theirs in gpt2lib/training/validation.py.
+the tokenizers (notebook 00's BPETokenizer and train_bpe call the checks at the end of this file); the trainer and the training command check theirs in gpt2lib/training/validation.py.
 The layers themselves carry no checks, so the code the notebooks teach is the math.
 
 Each check raises a clear error that names the argument, the value and what is allowed,
@@ -13,8 +13,10 @@ object has, not by its class, so that the classes a notebook defines pass as wel
 import fractions
 import math
 import numbers
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
+import regex
 import torch
 from torch import nn
 
@@ -279,3 +281,74 @@ def check_cache(cache, model, idx) -> None:
     wrong = [f"{name} {got} (the model and input need {needed})" for name, got, needed in zip(names, have, want) if got != needed]
     if wrong:
         raise ValueError("the KV cache does not fit this model and input: it has " + ", ".join(wrong))
+
+
+# --- the byte-pair-encoding tokenizer (notebook 00) ----------------------------------------------
+# The messages and error types are get_tokenizer()'s (gpt2lib/tokenizer.py), so that notebook 00's tokenizer refuses
+# what tiktoken's wrapper refuses, in the same words; tests/test_bpe.py compares them.
+
+
+def check_text(text) -> None:
+    """Refuse text that is not a str, or that UTF-8 cannot encode (a lone surrogate)."""
+    if not isinstance(text, str):
+        hint = "; decode bytes first, e.g. data.decode('utf-8')" if isinstance(text, (bytes, bytearray)) else ""
+        raise TypeError(f"text must be a str, got {type(text).__name__}{hint}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"text is not valid Unicode at position {error.start}: {error.reason}") from error
+
+
+def check_pattern(pattern) -> None:
+    """Refuse a pre-tokenization pattern that is not None or a regular expression the regex package compiles."""
+    if pattern is not None and not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a regular expression (a str) or None, got {type(pattern).__name__}")
+    try:
+        regex.compile(pattern or "")
+    except regex.error as error:
+        raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {error}") from error
+
+
+def check_encode_call(text, allowed_special, disallowed_special, special_tokens: dict[str, int]) -> set[str]:
+    """The special tokens to encode as their ids; refuses bad arguments, and text holding a disallowed special token
+    (as tiktoken does: the caller must say whether "<|endoftext|>" in text is the special token or ordinary text)."""
+    check_text(text)
+    for name, value in (("allowed_special", allowed_special), ("disallowed_special", disallowed_special)):
+        if value != "all" and (isinstance(value, str) or not isinstance(value, Collection)
+                               or not all(isinstance(token, str) for token in value)):
+            raise TypeError(f'{name} must be "all" or a set of special-token strings such as '
+                            f"{{'<|endoftext|>'}}, got {value!r}")
+    allowed = set(special_tokens) if allowed_special == "all" else set(special_tokens) & set(allowed_special)
+    disallowed = set(special_tokens) - allowed if disallowed_special == "all" else set(disallowed_special)
+    for token in sorted(disallowed):
+        if token in text and disallowed_special == "all":
+            raise ValueError(f"text contains {token!r}: pass allowed_special={{{token!r}}} to encode it as the special "
+                             f"token {special_tokens[token]}, or disallowed_special=() to encode it as ordinary text")
+        if token in text:
+            raise ValueError(f"text contains {token!r}, which disallowed_special refuses")
+    return allowed
+
+
+def check_bpe_table(ranks, pattern, special_tokens) -> None:
+    """Refuse a tokenizer's table unless ranks maps bytes to distinct ids >= 0 and holds the 256 single bytes,
+    pattern compiles, and the special tokens map non-empty strings to ids of their own."""
+    if not isinstance(ranks, Mapping) or not all(isinstance(token, bytes) and is_int(rank) and rank >= 0
+                                                 for token, rank in ranks.items()):
+        raise TypeError("ranks must map token bytes to ids >= 0, such as {b'a': 97, b'th': 256}, "
+                        f"got {type(ranks).__name__}")
+    missing = [bytes([b]) for b in range(256) if bytes([b]) not in ranks]
+    if missing:
+        raise ValueError(f"ranks must hold all 256 single bytes, so that any text can be encoded; {missing[0]!r} "
+                         f"and {len(missing) - 1} more are missing")
+    if len(set(ranks.values())) != len(ranks):
+        raise ValueError("ranks gives two tokens the same id; each id must stand for one token")
+    check_pattern(pattern)
+    special = {} if special_tokens is None else special_tokens
+    if not isinstance(special, Mapping) or not all(isinstance(name, str) and name and is_int(i) and i >= 0
+                                                   for name, i in special.items()):
+        raise TypeError("special_tokens must map strings to ids >= 0, such as {'<|endoftext|>': 50256}, "
+                        f"got {special_tokens!r}")
+    clashes = set(ranks.values()) & set(special.values())
+    if clashes or len(set(special.values())) != len(special):
+        raise ValueError(f"special_tokens must use ids of their own; {sorted(clashes) or sorted(special.values())} "
+                         "are taken")

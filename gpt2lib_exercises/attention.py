@@ -186,7 +186,8 @@ def check_multi_head_loop(multi_head_loop) -> None:
                 "that is one head as wide as emb_dim: split q, k and v into n_heads slices and attend in each":
                     attn.out_proj(_attend(x @ W_q.T, x @ W_k.T, x @ W_v.T, scale_dim=C)),
             }
-        result = attempt(name, multi_head_loop, x.clone(), W_q.clone(), W_k.clone(), W_v.clone(), attn.out_proj, n_heads)
+        weights = (W_q.clone(), W_k.clone(), W_v.clone(), attn.out_proj)
+        result = attempt(name, multi_head_loop, x.clone(), *weights, n_heads)
         expect_tensor(result, name, (B, T, C))
         expect_close(result, reference, name, mistakes=mistakes)
     passed(name, "equal to CausalSelfAttention to within rounding, on two random modules")

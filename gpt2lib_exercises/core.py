@@ -70,18 +70,23 @@ def self_check(check):
         learners = guard.Settings()  # the learner's session as it is, put back silently at the end
         guard.use_defaults()
         settings, functions = guard.Settings(), guard.Functions()
+        failure = None
         try:
             with guard.forked_random_state():
                 check(answer, *args, **kwargs)
-        except ExerciseError:
-            raise
+        except ExerciseError as error:
+            failure = error
         except Exception as error:
-            raise ExerciseError(f"{session.name}: {_explain(error, 'the check could not use your answer')}") from error
+            failure = ExerciseError(f"{session.name}: {_explain(error, 'the check could not use your answer')}")
+            failure.__cause__ = error
         finally:
             _SESSION.reset(token)
             changes = settings.restore() + functions.restore()
             learners.restore()
-        expect(not changes, session.name, f"your code {'; '.join(changes)}. The check has put it back.")
+        if changes:  # the cause of whatever else went wrong
+            raise ExerciseError(f"{session.name}: your code {'; '.join(changes)}. The check has put it back.")
+        if failure is not None:
+            raise failure
         for confirmation in session.confirmations:
             print(confirmation)
     wrapped.is_self_check = True
@@ -156,13 +161,13 @@ def _call(exercise: str, forbidden: "Forbidden | None", function, args: tuple, k
         others = f"; it also calls {', '.join(recorder.calls[1:])}" if len(recorder.calls) > 1 else ""
         raise ExerciseError(f"{exercise}: write the steps yourself: your code calls {recorder.calls[0]}, and this "
                             f"exercise does not allow it{others}")
-    if failure is not None:
+    expect(not changes, exercise, f"your function {'; '.join(changes)}. The check has put it back.")  # the cause
+    if failure is not None:                                                                     # of what follows
         raise ExerciseError(f"{exercise}: {failure}") from cause
-    expect(not changes, exercise, f"your function {'; '.join(changes)}. The check has put it back.")
     changed = inputs.changed()
     if changed is not None:
         argument, what, is_module = changed
-        advice = ("use its layers and weights as they are; a forward pass only reads them" if is_module else
+        advice = ("use its layers and weights without changing them" if is_module else
                   "work on a copy, or build new tensors: an in-place operation (masked_fill_, add_, x += ..., "
                   "x[...] = ..., .copy_()) changes the caller's tensor")
         raise ExerciseError(f"{exercise}: your function changed the {argument} it was given ({what}): leave its "
@@ -218,8 +223,8 @@ def expect_number(result, exercise: str, what: str = "a number") -> float:
 
 def expect_module(module, exercise: str, class_name: str) -> None:
     """module is a set-up nn.Module: its class subclasses nn.Module and its __init__ called super().__init__()."""
-    expect(isinstance(module, nn.Module), exercise, f"{class_name}(...) should build an nn.Module, not {kind_of(module)}: "
-           f"write `class {class_name}(nn.Module)` and call super().__init__() first in __init__")
+    expect(isinstance(module, nn.Module), exercise, f"{class_name}(...) should build an nn.Module, not "
+           f"{kind_of(module)}: write `class {class_name}(nn.Module)` and call super().__init__() first in __init__")
     expect("_parameters" in vars(module), exercise, "your class's __init__ must call super().__init__() first: that "
                                                     "is where nn.Module sets itself up")
 

@@ -28,13 +28,17 @@ DEFAULT_TIME_LIMIT = 20.0  # seconds for all the calls of one check; nbgrader's 
 
 
 def time_limit_seconds(given: float | None = None) -> float:
-    """The time limit of a check: given, else the environment variable, else DEFAULT_TIME_LIMIT."""
+    """The time limit of a check: given, else the environment variable, else DEFAULT_TIME_LIMIT; inf for none."""
     if given is None:
-        text = os.environ.get(TIME_LIMIT_VARIABLE, "").strip()
-        given = float(text) if text else DEFAULT_TIME_LIMIT
-    if not given > 0:
-        raise ValueError(f"a check's time limit must be a positive number of seconds, not {given!r}")
-    return float(given)
+        given = os.environ.get(TIME_LIMIT_VARIABLE, "").strip() or DEFAULT_TIME_LIMIT
+    try:
+        seconds = float(given)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not seconds > 0:
+        raise ValueError(f"a check's time limit ({TIME_LIMIT_VARIABLE} or time_limit=) must be a positive number of "
+                         f"seconds, or inf for none, not {given!r}")
+    return seconds
 
 
 # --- torch's global settings -----------------------------------------------------------------------------------
@@ -51,6 +55,12 @@ class Setting:
     set: Callable[[Any], None]
     advice: str
     show: Callable[[Any], str] = repr
+    describe: Callable[[Any, Any], str] | None = None  # the change in words, when "from ... to ..." does not fit
+
+    def change(self, before, now) -> str:
+        said = self.describe(before, now) if self.describe else \
+            f"changed {self.label} from {self.show(before)} to {self.show(now)}"
+        return f"{said} ({self.advice})"
 
 
 def _set_inference_mode(enabled: bool) -> None:
@@ -88,21 +98,38 @@ def _print_options() -> tuple:
     return tuple(sorted(vars(torch._tensor_str.PRINT_OPTS).items()))
 
 
+def _options_changed(before: tuple, now: tuple) -> str:
+    show = lambda options, others: ", ".join(f"{k}={v}" for k, v in options if (k, v) not in others)  # noqa: E731
+    return f"changed how tensors print (torch.set_printoptions) from {show(before, now)} to {show(now, before)}"
+
+
+def _modes_left(kind: str):
+    def describe(before, now) -> str:
+        count = len(now) - len(before) if isinstance(now, tuple) else now - before
+        return f"left {count} torch {kind} mode{'s' if count != 1 else ''} active (entered and never exited)"
+    return describe
+
+
 def _autocast(device: str) -> Setting:
+    def get_autocast():
+        return torch.is_autocast_enabled(device), torch.get_autocast_dtype(device)
+
     def set_autocast(state):
         torch.set_autocast_enabled(device, state[0])
         torch.set_autocast_dtype(device, state[1])
-    return Setting(f"autocast on {device}", lambda: (torch.is_autocast_enabled(device), torch.get_autocast_dtype(device)),
-                   set_autocast, "use a `with torch.autocast(...):` block, which ends with the block",
+    return Setting(f"autocast on {device}", get_autocast, set_autocast,
+                   "use a `with torch.autocast(...):` block, which ends with the block",
                    lambda state: f"{_ON_OFF[state[0]]} ({state[1]})")
 
 
 def _settings() -> list[Setting]:
     """The settings, in the order they are put back (inference mode before grad mode, the device before the modes)."""
     cuda = ["cuda"] if torch.cuda.is_available() else []
+    with_block = "enter a mode with a `with` block, which exits it when the block ends"
     return [
         Setting("inference mode (torch.is_inference_mode_enabled())", torch.is_inference_mode_enabled,
-                _set_inference_mode, "use a `with torch.inference_mode():` block, which ends with the block", _ON_OFF.get),
+                _set_inference_mode, "use a `with torch.inference_mode():` block, which ends with the block",
+                _ON_OFF.get),
         Setting("gradient tracking (torch.is_grad_enabled())", torch.is_grad_enabled, torch.set_grad_enabled,
                 "to compute without gradients inside your function, use a `with torch.no_grad():` block, which turns "
                 "tracking back on when it ends", _ON_OFF.get),
@@ -125,18 +152,15 @@ def _settings() -> list[Setting]:
         Setting("the float32 matmul precision (torch.set_float32_matmul_precision)",
                 torch.get_float32_matmul_precision, torch.set_float32_matmul_precision,
                 "leave this setting to the notebook's setup"),
-        Setting("how tensors print (torch.set_printoptions)", _print_options,
-                lambda state: torch.set_printoptions(**dict(state)), "leave the print options as they are",
-                lambda state: ", ".join(f"{key}={value}" for key, value in state)),
+        Setting("how tensors print", _print_options, lambda state: torch.set_printoptions(**dict(state)),
+                "leave the print options as they are", describe=_options_changed),
         Setting("torch's warn-always switch (torch.set_warn_always)", torch.is_warn_always_enabled,
                 torch.set_warn_always, "leave this setting to the notebook's setup", _ON_OFF.get),
         *[_autocast(device) for device in ["cpu", *cuda]],
-        Setting("the active torch function modes (a TorchFunctionMode entered and never exited)", _function_modes,
-                _set_function_modes, "enter a mode with a `with` block, which exits it when the block ends",
-                lambda modes: f"{len(modes)} active"),
-        Setting("the active torch dispatch modes (a TorchDispatchMode entered and never exited)", _dispatch_modes,
-                _set_dispatch_modes, "enter a mode with a `with` block, which exits it when the block ends",
-                lambda length: f"{length} active"),
+        Setting("torch function modes", _function_modes, _set_function_modes,
+                with_block, describe=_modes_left("function")),
+        Setting("torch dispatch modes", _dispatch_modes, _set_dispatch_modes,
+                with_block, describe=_modes_left("dispatch")),
     ]
 
 
@@ -156,10 +180,7 @@ class Settings:
             now = setting.get()
             if now != before:
                 setting.set(before)
-                if setting.get is _print_options:  # name only the options that changed
-                    before, now = (tuple(sorted(set(a) - set(b))) for a, b in [(before, now), (now, before)])
-                changes.append(f"changed {setting.label} from {setting.show(before)} to {setting.show(now)} "
-                               f"({setting.advice})")
+                changes.append(setting.change(before, now))
         return changes
 
 
@@ -193,7 +214,8 @@ _NAMESPACES = {"torch": torch, "torch.nn.functional": F, "torch.nn": nn, "torch.
 
 class Functions:
     """The objects torch's namespaces hold at one moment: a function that assigns torch.softmax = ... replaces
-    one for every later cell (and for the check itself). New names are ignored: torch adds some lazily."""
+    one for every later cell (and for the check itself). Torch's own changes are no one's mistake: new names (torch
+    adds some lazily) and wrapped functions (importing torch._dynamo wraps torch.manual_seed)."""
 
     def __init__(self):
         self.values = {prefix: dict(vars(space)) for prefix, space in _NAMESPACES.items()}
@@ -203,10 +225,20 @@ class Functions:
         for prefix, space in _NAMESPACES.items():
             now = vars(space)
             for key, before in self.values[prefix].items():
-                if now.get(key, _MISSING) is not before:
+                value = now.get(key, _MISSING)
+                if value is not before and not _wraps(value, before):
                     setattr(space, key, before)
                     changes.append(f"replaced {prefix}.{key} (give a function of your own a name of its own)")
         return changes
+
+
+def _wraps(value, original) -> bool:
+    """value is original wrapped (functools.wraps sets __wrapped__), as torch wraps some of its own functions."""
+    for _ in range(10):
+        value = getattr(value, "__wrapped__", None)
+        if value is original:
+            return True
+    return False
 
 
 _MISSING = object()
@@ -352,15 +384,21 @@ def time_limit(seconds: float):
     inside time.sleep or a blocking call, and again every 0.2 s in case a bare `except:` swallowed it. Elsewhere
     (another thread, or Windows, which has no SIGALRM) a watchdog thread raises the exception in the block's thread
     (PyThreadState_SetAsyncExc): that stops Python code at once, but a blocking call (time.sleep) only when it
-    returns. A single long torch operation always finishes before the exception is raised."""
+    returns, and (on Python 3.11) not a loop that makes no calls while a profile hook is set, as the checks that
+    forbid gpt2lib's own functions set one. A single long torch operation always finishes before the exception."""
     clock, started = Clock(), time.perf_counter()
     use_signal = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    stop = _alarm if use_signal else _watchdog
+    stop = _no_limit if math.isinf(seconds) else _alarm if use_signal else _watchdog
     try:
         with stop(seconds):
             yield clock
     finally:
         clock.elapsed = time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def _no_limit(seconds: float):
+    yield
 
 
 def _raise_out_of_time(signum, frame):
