@@ -4,7 +4,7 @@
 __all__ = ["export_hf"]
 
 
-# %% notebooks/09_training_for_real.ipynb, cell 56
+# %% notebooks/09_training_for_real.ipynb, cell 54
 import json
 from pathlib import Path
 

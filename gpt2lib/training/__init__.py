@@ -2,10 +2,10 @@
 
 Generated from notebook 08: `data` (corpus, tokens, split, windows), `loss` (the cross-entropy) and `optim` (AdamW
 and the learning-rate schedule). Generated from notebook 09: `batches` (the batches of a step, from the seed and the
-step), `chunked_loss` (the cross-entropy computed a few rows at a time), `trainer` (precision, the training step,
+step), `chunked_loss` (the cross-entropy computed a few rows at a time), `trainer` (autocast, the training step,
 evaluation, TrainConfig, Trainer) and `checkpoint` (atomic writes, random states, the checkpoint format). Written by
-hand: `validation` (the input checks), `distributed` (torchrun and DDP) and `cli` (the command
-`python -m gpt2lib.train`).
+hand: `validation` (the input checks), `precision` (whether this machine computes in bfloat16), `distributed`
+(torchrun and DDP) and `cli` (the command `python -m gpt2lib.train`).
 """
 
 from gpt2lib.training.batches import batches_for_step, step_generator
@@ -14,9 +14,8 @@ from gpt2lib.training.chunked_loss import chunked_cross_entropy
 from gpt2lib.training.data import load_corpus, random_windows, tokenize, train_val_split, windows_at
 from gpt2lib.training.loss import cross_entropy_loss
 from gpt2lib.training.optim import lr_at, make_optimizer, param_groups
-from gpt2lib.training.trainer import (
-    Trainer, TrainConfig, autocast, autocast_dtype, cpu_computes_bfloat16, evaluate, plot_history, sample, train_step,
-)
+from gpt2lib.training.precision import autocast_dtype, cpu_computes_bfloat16
+from gpt2lib.training.trainer import Trainer, TrainConfig, autocast, evaluate, plot_history, sample, train_step
 from gpt2lib.training.validation import TrainingCheckpointError
 
 __all__ = [

@@ -4,13 +4,13 @@
 __all__ = ["chunked_cross_entropy"]
 
 
-# %% notebooks/09_training_for_real.ipynb, cell 12
+# %% notebooks/09_training_for_real.ipynb, cell 11
 import torch
 
 from gpt2lib.training.validation import check_loss_args, check_positive_int
 
 
-# %% notebooks/09_training_for_real.ipynb, cell 13
+# %% notebooks/09_training_for_real.ipynb, cell 12
 class _ChunkedCrossEntropy(torch.autograd.Function):
     """F.cross_entropy(logits, targets) for logits (N, vocab_size), computed chunk_rows rows at a time in float32.
 
@@ -39,7 +39,7 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         return grad_logits, None, None
 
 
-# %% notebooks/09_training_for_real.ipynb, cell 14
+# %% notebooks/09_training_for_real.ipynb, cell 13
 def chunked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, chunk_rows: int = 32) -> torch.Tensor:
     """cross_entropy_loss(logits, targets), computed in chunks of rows: the same value, less memory traffic."""
     check_loss_args(logits, targets)  # gpt2lib/training/validation.py

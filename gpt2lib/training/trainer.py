@@ -1,10 +1,7 @@
 # GENERATED FILE, edit the notebook instead.
 # Source: notebooks/09_training_for_real.ipynb. Regenerate with `make export`.
 
-__all__ = [
-    "cpu_computes_bfloat16", "autocast_dtype", "autocast", "train_step", "evaluate", "TrainConfig", "Trainer",
-    "sample", "plot_history",
-]
+__all__ = ["autocast", "train_step", "evaluate", "TrainConfig", "Trainer", "sample", "plot_history"]
 
 
 # %% notebooks/09_training_for_real.ipynb, cell 8
@@ -16,32 +13,8 @@ from torch import nn
 from gpt2lib.training.batches import batches_for_step
 from gpt2lib.training.chunked_loss import chunked_cross_entropy  # a faster loss, written below
 from gpt2lib.training.data import windows_at
-from gpt2lib.training.validation import check_evaluate_args, check_precision
-
-
-def cpu_computes_bfloat16() -> bool:
-    """Whether PyTorch runs bfloat16 natively on this CPU: oneDNN's bfloat16 matrix products, and AVX-512 kernels,
-    which attention's bfloat16 kernel needs (ATEN_CPU_CAPABILITY=avx2 makes torch use AVX2 kernels only)."""
-    try:
-        return torch.backends.cpu.get_cpu_capability() == "AVX512" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    except (AttributeError, RuntimeError):
-        return False
-
-
-# %% notebooks/09_training_for_real.ipynb, cell 9
-def autocast_dtype(device, precision: str = "auto") -> torch.dtype | None:
-    """bfloat16 where the device supports it (precision "auto"), or as asked; None means float32 throughout."""
-    check_precision(precision)  # gpt2lib/training/validation.py
-    device = torch.device(device)
-    if precision == "bfloat16" and device.type == "cpu" and not cpu_computes_bfloat16():
-        raise ValueError(f"precision 'bfloat16' needs a CPU on which PyTorch computes in bfloat16 (see "
-                         f"cpu_computes_bfloat16); PyTorch uses {torch.backends.cpu.get_cpu_capability()} kernels "
-                         "here: use 'auto' or 'float32'")
-    if precision != "auto":
-        return torch.bfloat16 if precision == "bfloat16" else None
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if device.type == "cpu" and cpu_computes_bfloat16() else None
+from gpt2lib.training.precision import autocast_dtype, cpu_computes_bfloat16  # hand-written: bfloat16 or not
+from gpt2lib.training.validation import check_evaluate_args
 
 
 def autocast(device, dtype: torch.dtype | None):
@@ -50,7 +23,7 @@ def autocast(device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
-# %% notebooks/09_training_for_real.ipynb, cell 19
+# %% notebooks/09_training_for_real.ipynb, cell 18
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, micro_batches: list, lr: float,
                grad_clip: float = 1.0, dtype: torch.dtype | None = None) -> tuple[float, float]:
     """One optimizer step on micro_batches [(inputs, targets), ...] -> (mean loss, gradient norm before clipping).
@@ -129,7 +102,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # largest gradient norm
     eval_interval: int = 100  # steps between evaluations
     eval_windows: int = 64  # windows of each split per evaluation
-    seed: int = 1234  # model initialization, batches and dropout all follow from it
+    seed: int = 1234  # draws the batches; seed weights and dropout with torch.manual_seed, as the command does
     precision: str = "auto"  # "auto": bfloat16 autocast where supported; or "bfloat16", "float32"
 
     def __post_init__(self):
@@ -171,9 +144,10 @@ class Trainer:
         """Train on the batch of step self.step, record its loss and learning rate, and move to the next step."""
         t = self.tcfg
         batches = batches_for_step(self.train_data, self.step, t.seed, t.batch_size, self.model.cfg.context_length,
-                                   t.grad_accum)  # the global batch, the same whatever the number of processes
-        mine = rank_share(t.batch_size * t.grad_accum, self.ctx)  # this process's part of it: all of it, if alone
-        inputs, targets = (torch.cat(parts)[mine] for parts in zip(*batches))
+                                   t.grad_accum)  # the global batch: grad_accum pairs (inputs, targets), (batch_size, T)
+        mine = rank_share(t.batch_size * t.grad_accum, self.ctx)  # this process's rows of it: all of them, if alone
+        inputs = torch.cat([x for x, _ in batches])[mine]  # (batch_size * grad_accum, T) -> this process's rows
+        targets = torch.cat([y for _, y in batches])[mine]  # the same rows of the targets
         lr = lr_at(self.step, t.lr, t.min_lr, t.warmup_steps, t.steps)
         micro_batches = list(zip(inputs.split(t.batch_size), targets.split(t.batch_size)))
         loss, _ = train_step(self.ddp_model, self.optimizer, micro_batches, lr, t.grad_clip, self.dtype)
