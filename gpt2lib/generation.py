@@ -21,7 +21,6 @@ from gpt2lib.validation import (
 )
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 5
 def default_device() -> torch.device:
     """The fastest device available: CUDA, then Apple's MPS, then the CPU."""
     if torch.cuda.is_available():
@@ -31,7 +30,7 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 12
+# %% notebooks/07_generating_text_fast.ipynb, cell 9
 def pick_next_token(logits: torch.Tensor, temperature: float = 0.0, top_k: int | None = None,
                     top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Choose one token per row of logits (B, vocab_size) -> (B, 1).
@@ -60,7 +59,7 @@ def pick_next_token(logits: torch.Tensor, temperature: float = 0.0, top_k: int |
     return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 21
+# %% notebooks/07_generating_text_fast.ipynb, cell 17
 class LayerKVCache:
     """The keys and values one attention layer has seen, in buffers allocated once for max_len tokens."""
 
@@ -80,7 +79,7 @@ class LayerKVCache:
         return self.keys[:, :, :end], self.values[:, :, :end]
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 25
+# %% notebooks/07_generating_text_fast.ipynb, cell 19
 class KVCache:
     """One LayerKVCache per block of a model with configuration cfg."""
 
@@ -97,7 +96,7 @@ class KVCache:
         return self.layers[i]
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 29
+# %% notebooks/07_generating_text_fast.ipynb, cell 22
 def attention_with_cache(attn: CausalSelfAttention, x: torch.Tensor, cache: LayerKVCache) -> torch.Tensor:
     """attn(x) for new tokens x (B, T, C) that follow the cache.length tokens already in cache."""
     q, k, v = attn.qkv(x).chunk(3, dim=-1)  # 3 x (B, T, C)
@@ -110,7 +109,7 @@ def attention_with_cache(attn: CausalSelfAttention, x: torch.Tensor, cache: Laye
     return attn.out_proj(attn.merge_heads(y))  # (B, T, C)
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 33
+# %% notebooks/07_generating_text_fast.ipynb, cell 26
 def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
     """model(idx) for new token ids (B, T) that follow the tokens in cache -> logits (B, T, vocab_size).
 
@@ -130,7 +129,7 @@ def forward_with_cache(model: GPTModel, idx: torch.Tensor, cache: KVCache) -> to
     return model.out_head(model.final_norm(x))  # (B, T, vocab_size)
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 40
+# %% notebooks/07_generating_text_fast.ipynb, cell 29
 def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """layer(x), with one matrix-vector product when layer is a plain nn.Linear and x a single vector (in,)."""
     if type(layer) is not nn.Linear or x.dim() != 1:
@@ -140,7 +139,6 @@ def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.addmv(layer.bias, layer.weight, x)  # bias + weight @ x, in one kernel
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 41
 def attend_one_token(attn: CausalSelfAttention, x: torch.Tensor, cache: LayerKVCache) -> torch.Tensor:
     """attention_with_cache for one new token per row: x (B, C), or (C,) when B = 1 -> the same shape."""
     qkv = linear(attn.qkv, x).view(-1, 3, attn.n_heads, 1, attn.head_dim)  # (B, 3, nh, 1, hd)
@@ -149,7 +147,7 @@ def attend_one_token(attn: CausalSelfAttention, x: torch.Tensor, cache: LayerKVC
     return linear(attn.out_proj, y.view(x.shape))  # heads side by side again: (B, C) or (C,)
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 42
+# %% notebooks/07_generating_text_fast.ipynb, cell 30
 def decode_step(model: GPTModel, next_ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
     """forward_with_cache(model, next_ids, cache) for one new token per row: next_ids (B, 1) -> logits (B, 1, vocab_size)."""
     check_cache(cache, model, next_ids)  # the same checks as forward_with_cache (gpt2lib/validation.py)
@@ -170,7 +168,7 @@ def decode_step(model: GPTModel, next_ids: torch.Tensor, cache: KVCache) -> torc
     return logits.view(next_ids.shape[0], 1, -1)  # (B, 1, vocab_size)
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 46
+# %% notebooks/07_generating_text_fast.ipynb, cell 32
 def extend(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature: float, top_k: int | None,
            top_p: float | None, eos_id: int | None, generator: torch.Generator | None, use_cache: bool) -> torch.Tensor:
     """The loop of generate(), for a model already in eval mode."""
@@ -197,7 +195,7 @@ def extend(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature:
     return idx
 
 
-# %% notebooks/07_generating_text_fast.ipynb, cell 48
+# %% notebooks/07_generating_text_fast.ipynb, cell 33
 @torch.no_grad()
 def generate(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
              top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
