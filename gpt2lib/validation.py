@@ -10,6 +10,7 @@ before any work is done, so that a refused call changes nothing. Types are check
 object has, not by its class, so that the classes a notebook defines pass as well as gpt2lib's.
 """
 
+import dataclasses
 import fractions
 import math
 import numbers
@@ -36,6 +37,24 @@ def is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, fractions.Fraction))
 
 
+def as_python_numbers(config, names) -> None:
+    """Turn the NumPy (or other non-builtin) numbers in a checked dataclass's fields into Python ints and floats.
+
+    A checkpoint stores a run's configurations, and its safe loader (torch.load with weights_only=True) reads
+    plain Python values only: a NumPy scalar such as np.float64(1e-3) would make the run impossible to resume.
+    Called at the end of a config's check, from its __post_init__, so frozen dataclasses are set directly."""
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        return
+    for name in names:
+        value = getattr(config, name)
+        if is_int(value) and type(value) is not int:
+            object.__setattr__(config, name, int(value))
+        elif is_real(value) and not is_int(value) and type(value) is not float:
+            object.__setattr__(config, name, float(value))
+        elif isinstance(value, str) and type(value) is not str:  # np.str_("float32")
+            object.__setattr__(config, name, str(value))
+
+
 # --- configuration and modules -------------------------------------------------------------------
 
 def check_config(cfg) -> None:
@@ -53,6 +72,7 @@ def check_config(cfg) -> None:
         raise ValueError(f"GPTConfig.dropout must be a number in [0, 1), got {cfg.dropout!r}")
     if not isinstance(cfg.qkv_bias, bool):
         raise ValueError(f"GPTConfig.qkv_bias must be True or False, got {cfg.qkv_bias!r}")
+    as_python_numbers(cfg, CONFIG_SIZES + ("dropout",))  # np.int64(2) -> 2: a checkpoint can store it
 
 
 def check_preset(name, overrides: dict, presets: dict) -> None:
@@ -91,6 +111,26 @@ def check_device(device, name: str = "device") -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"{name} 'mps' asks for Apple's GPU, which is not available here; use 'cpu'")
     return device
+
+
+def check_finite_weights(model, what: str) -> None:
+    """Refuse to write what (a checkpoint, an export) from a model with meta or non-finite weights, naming the first.
+
+    One pass over the state dict (what is written), with one host-device synchronization: it runs once per save."""
+    check_gpt_model(model)
+    tensors = [(name, tensor) for name, tensor in model.state_dict().items() if tensor.is_floating_point()]  # written
+    meta = [name for name, tensor in tensors if tensor.is_meta]
+    if meta:
+        raise ValueError(f"cannot write {what}: weight {meta[0]} is on the meta device (shapes, no values); "
+                         "load or initialize the weights first")
+    if not tensors:
+        return
+    flags = [torch.isfinite(tensor).all() for _, tensor in tensors]  # on the weights' device: no copy, no wait
+    finite = torch.stack([flag.to(flags[0].device) for flag in flags]).tolist()  # the one synchronization
+    bad = [name for (name, _), ok in zip(tensors, finite) if not ok]
+    if bad:
+        raise ValueError(f"cannot write {what}: {len(bad)} weight tensor(s) hold NaN or infinite values, "
+                         f"first {bad[0]}; nothing was written")
 
 
 def check_gpt_model(model) -> None:

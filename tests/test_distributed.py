@@ -178,3 +178,16 @@ def test_a_stop_signal_saves_a_checkpoint_and_the_processes_exit_cleanly(launche
     assert 0 < state["step"] < 100000
     assert not any(out.rglob("*.tmp"))
 
+
+
+@pytest.mark.parametrize("launcher", [ONE_PROCESS, TWO_PROCESSES], ids=["1 process", "torchrun 2 processes"])
+def test_a_diverging_run_stops_every_process_and_keeps_its_last_finite_checkpoint(launcher, tmp_path):
+    out = tmp_path / "run"
+    diverging = ("--lr", "1e30", "--min-lr", "0", "--warmup-steps", "0", *SAVE_EVERY_STEP)
+    result = subprocess.run(command(launcher, out, *diverging), capture_output=True, text=True, cwd=tmp_path,
+                            timeout=180, env=ENV)  # every process stops: none waits for the others
+    assert result.returncode != 0
+    assert "error: the training diverged: the loss of step 2 is nan" in result.stderr, result.stdout + result.stderr
+    assert sorted(path.name for path in out.iterdir()) == ["checkpoint.pt"]  # nothing exported
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["step"] == 1 and all(torch.isfinite(weight).all() for weight in state["model"].values())

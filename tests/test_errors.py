@@ -479,3 +479,16 @@ def test_the_model_and_the_loaders_refuse_a_config_that_is_not_a_valid_gptconfig
         refused(lambda: empty_model(bad), error, match)
         refused(lambda: check_token_ids(torch.tensor([[1, 2]]), bad), error, match)
         assert torch.equal(torch.get_rng_state(), state)  # refused before any weight was drawn
+
+
+@pytest.mark.parametrize("spoil, match", [
+    (lambda model: model.blocks[1].mlp.fc.weight.data.__setitem__((0, 0), float("nan")), "NaN or infinite.*blocks.1"),
+    (lambda model: model.final_norm.weight.data.fill_(float("inf")), "NaN or infinite.*final_norm"),
+    (lambda model: model.to_empty(device="meta"), "on the meta device"),
+])
+def test_export_hf_refuses_non_finite_or_meta_weights_and_writes_nothing(tiny, tmp_path, spoil, match):
+    from gpt2lib.hf.export import export_hf
+    spoil(tiny)
+    message = refused(lambda: export_hf(tiny, tmp_path / "export"), ValueError, match)
+    assert "cannot write the export" in message
+    assert not (tmp_path / "export").exists()

@@ -25,7 +25,7 @@ from gpt2lib.training.data import load_corpus, random_windows, tokenize, train_v
 from gpt2lib.training.loss import cross_entropy_loss
 from gpt2lib.training.optim import lr_at, make_optimizer, param_groups
 from gpt2lib.training.trainer import Trainer, TrainConfig, autocast_dtype, cpu_computes_bfloat16, evaluate, train_step
-from gpt2lib.training.validation import TrainingCheckpointError
+from gpt2lib.training.validation import TrainingCheckpointError, TrainingDivergedError
 
 ROOT = Path(__file__).resolve().parent.parent
 GPT2LIB = ROOT / "gpt2lib"
@@ -213,6 +213,45 @@ def test_a_resumed_run_equals_an_uninterrupted_one_bit_for_bit(data, tmp_path):
     assert a.keys() == b.keys() and all(states_equal(a[k], b[k]) for k in a)
 
 
+def test_a_run_configured_with_numpy_numbers_saves_a_checkpoint_that_resumes(data, tmp_path):
+    np = pytest.importorskip("numpy")
+    tcfg = TrainConfig(steps=np.int64(4), batch_size=np.int32(4), lr=np.float64(1e-2), min_lr=np.float32(1e-3),
+                       warmup_steps=np.int64(2), weight_decay=np.float64(0.1), seed=np.int64(7),
+                       precision=np.str_("float32"))
+    cfg = GPTConfig(vocab_size=np.int64(VOCAB), context_length=np.int64(8), emb_dim=np.int64(16), n_heads=np.int64(2),
+                    n_layers=np.int64(2), dropout=np.float64(0.1))
+    assert all(type(value) in (int, float, str, bool) for value in [*asdict(tcfg).values(), *asdict(cfg).values()])
+    trainer = new_trainer(data, tcfg, cfg)
+    trainer.fit(progress=False, max_seconds=1e-9, checkpoint_path=tmp_path / "run.pt")  # a checkpoint at step 0
+    resumed = Trainer.from_checkpoint(tmp_path / "run.pt", *data)
+    assert resumed.fit(progress=False) and resumed.tcfg == tcfg and resumed.model.cfg == cfg
+
+
+def all_finite(state: dict) -> bool:
+    return all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_keeps_its_last_finite_checkpoint(data, tmp_path):
+    trainer = new_trainer(data, replace(TINY_RUN, lr=1e30, min_lr=0.0, warmup_steps=0))
+    with pytest.raises(TrainingDivergedError, match=r"loss of step 2 is nan at learning rate .*Lower the learning"):
+        trainer.fit(progress=False, checkpoint_path=tmp_path / "run.pt", checkpoint_interval=1)
+    saved = load_checkpoint(tmp_path / "run.pt")
+    assert saved["step"] == 1 and all_finite(saved["model"])  # the checkpoint of step 1, before the NaN
+    assert all(math.isfinite(loss) for loss in trainer.history["train_loss"])  # the NaN is not recorded
+    with pytest.raises(ValueError, match="cannot write the checkpoint .*NaN or infinite"):
+        trainer.save(tmp_path / "diverged.pt")  # the diverged weights are never saved
+    assert not (tmp_path / "diverged.pt").exists()
+
+
+def test_the_command_stops_a_diverging_run_without_exporting_it(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit, match="error: the training diverged: .*Lower the learning rate"):
+        train_command.main([*TINY_ARGS, "--steps", "6", "--lr", "1e30", "--min-lr", "0", "--warmup-steps", "0",
+                            "--checkpoint-interval", "1", "--out", str(out)])
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt"]  # no model/, summary.json or plot
+    assert all_finite(load_checkpoint(out / "checkpoint.pt")["model"])
+
+
 def test_a_time_budget_stops_at_a_step_boundary_and_the_run_resumes(data, tmp_path):
     trainer = new_trainer(data)
     assert not trainer.fit(max_seconds=1e-9, progress=False, checkpoint_path=tmp_path / "ck.pt")
@@ -353,6 +392,59 @@ def test_resume_auto_starts_a_new_run_and_continues_a_saved_one(tmp_path, capsys
         train_command.main([*args, "--layers", "2"])
 
 
+@pytest.fixture()
+def no_data(monkeypatch):
+    """The command may not read its data: a refusal must come before any work."""
+    def load_corpus(*args, **kwargs):
+        raise AssertionError("the data was loaded before the options were checked")
+    monkeypatch.setattr(train_command, "load_corpus", load_corpus)
+
+
+@pytest.mark.parametrize("option", [["--minutes", "inf"], ["--minutes", "nan"], ["--minutes", "-1"],
+                                    ["--minutes", "1e308"]])  # 1e308 minutes are an infinite number of seconds
+def test_the_command_refuses_a_time_limit_that_is_not_finite(tmp_path, capsys, no_data, option):
+    with pytest.raises(SystemExit):
+        train_command.main([*TINY_ARGS, *option, "--out", str(tmp_path / "run")])
+    assert "--minutes must be a finite number > 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+UNAVAILABLE_DEVICES = ["meta", "not-a-device"] + (["cuda"] if not torch.cuda.is_available() else []) + (
+    ["mps"] if not torch.backends.mps.is_available() else [])
+
+
+@pytest.mark.parametrize("option, match", [
+    (["--prompt", ""], "--prompt is empty"),
+    (["--prompt", "ROMEO<|endoftext|>"], "--prompt cannot be encoded: .*endoftext"),
+    (["--prompt", "\udcff"], "--prompt cannot be encoded: .*not valid Unicode"),
+    *[(["--device", device], "--device") for device in UNAVAILABLE_DEVICES],
+    (["--steps", "0"], "TrainConfig.steps must be a positive integer"),
+])
+def test_the_command_refuses_prompts_devices_and_options_before_reading_data(tmp_path, no_data, option, match):
+    with pytest.raises(SystemExit, match=match):
+        train_command.main([*TINY_ARGS, *option, "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
+
+
+def test_without_a_sample_the_prompt_is_not_needed(tmp_path):
+    args = [*TINY_ARGS, "--steps", "1", "--sample-tokens", "0", "--prompt", "", "--out", str(tmp_path / "run")]
+    assert train_command.main(args) == 0
+
+
+def test_a_refused_command_leaves_the_thread_count_and_the_random_state_alone(tmp_path):
+    out = str(tmp_path / "run")
+    assert train_command.main([*TINY_ARGS, "--steps", "2", "--sample-tokens", "0", "--out", out]) == 0
+    threads, rng = torch.get_num_threads(), torch.get_rng_state()
+    refusals = [[*TINY_ARGS, "--steps", "0", "--out", str(tmp_path / "new")],  # a bad option
+                ["--out", out, "--resume", "--lr", "0.5"],  # options that differ from the saved run's
+                ["--out", out, "--resume", "auto", "--layers", "2"]]
+    for argv in refusals:
+        with pytest.raises(SystemExit, match="error: "):
+            train_command.main([*argv, "--threads", str(threads + 1)])
+        assert torch.get_num_threads() == threads, argv
+        assert torch.equal(torch.get_rng_state(), rng), argv
+
+
 # --- bad arguments --------------------------------------------------------------------------------
 
 def raised_by_gpt2lib(error_info) -> bool:
@@ -375,6 +467,11 @@ def raised_by_gpt2lib(error_info) -> bool:
     (lambda d: random_windows(torch.arange(20), 2, 8, None), "CPU torch.Generator"),
     (lambda d: batches_for_step(torch.arange(20), -1, 0, 2, 4), "step must be an integer"),
     (lambda d: cross_entropy_loss(torch.zeros(2, 3, 5), torch.zeros(2, 4, dtype=torch.long)), "one target per position"),
+    (lambda d: cross_entropy_loss(torch.zeros(2, 3, 5), torch.full((2, 3), 5)), r"token id 5, .*\(0\.\.4\)"),
+    (lambda d: cross_entropy_loss(torch.zeros(2, 3, 5), torch.full((2, 3), -1)), r"token id -1, .*\(0\.\.4\)"),
+    (lambda d: cross_entropy_loss(torch.zeros(2, 3, 5), torch.full((2, 3), -100)), "no ignore index: -100"),
+    (lambda d: chunked_cross_entropy(torch.zeros(2, 3, 5), torch.full((2, 3), -100)), "no ignore index: -100"),
+    (lambda d: chunked_cross_entropy(torch.zeros(2, 3, 5), torch.full((2, 3), 7, dtype=torch.int32)), "token id 7"),
     (lambda d: lr_at(0, 1e-3, 1e-2, 0, 10), "min_lr"),
     (lambda d: lr_at(0, 1e-3, 0.0, 20, 10), "warmup_steps"),
     (lambda d: autocast_dtype("cpu", "fp8"), "precision must be one of"),

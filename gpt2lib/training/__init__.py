@@ -16,12 +16,13 @@ from gpt2lib.training.loss import cross_entropy_loss
 from gpt2lib.training.optim import lr_at, make_optimizer, param_groups
 from gpt2lib.training.precision import autocast_dtype, cpu_computes_bfloat16
 from gpt2lib.training.trainer import Trainer, TrainConfig, autocast, evaluate, plot_history, sample, train_step
-from gpt2lib.training.validation import TrainingCheckpointError
+from gpt2lib.training.validation import TrainingCheckpointError, TrainingDivergedError
 
 __all__ = [
     "TrainConfig",
     "Trainer",
     "TrainingCheckpointError",
+    "TrainingDivergedError",
     "atomic_write",
     "autocast",
     "autocast_dtype",

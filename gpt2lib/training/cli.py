@@ -17,6 +17,9 @@ at a step boundary, with a checkpoint; Ctrl+C and SIGTERM do the same. --resume 
 A run killed outright (SIGKILL, a crash) continues from its last checkpoint: checkpoints are written atomically,
 and what an interrupted save left behind is removed when the run resumes. --resume auto starts the run when
 --out has no checkpoint and continues it when it has one: one command for the first start and every restart.
+The options, the --device and the --prompt are checked before the data is read, and a refused command leaves the
+thread count and the random state as they were. A run whose loss turns NaN or infinite stops with an error;
+its last checkpoint, written before, is kept, and nothing is exported.
 Under torchrun every process runs this file (gpt2lib/training/distributed.py).
 """
 
@@ -25,6 +28,7 @@ import ctypes
 import ctypes.util
 import importlib.util
 import json
+import math
 import signal
 import sys
 import time
@@ -36,12 +40,13 @@ import torch
 from gpt2lib.hf.export import export_hf
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
-from gpt2lib.training.checkpoint import atomic_write
+from gpt2lib.tokenizer import get_tokenizer
+from gpt2lib.training.checkpoint import atomic_write, rng_state, set_rng_state
 from gpt2lib.training.data import load_corpus, tokenize, train_val_split
 from gpt2lib.training.distributed import Distributed, rank_share, setup, teardown
 from gpt2lib.training.trainer import Trainer, TrainConfig, evaluate, plot_history, sample
-from gpt2lib.training.validation import PRECISIONS, TrainingCheckpointError
-from gpt2lib.validation import is_int
+from gpt2lib.training.validation import PRECISIONS, TrainingCheckpointError, TrainingDivergedError
+from gpt2lib.validation import check_device, is_int
 
 # The one place where the command's default run differs from the dataclasses' defaults. GPTConfig's defaults are
 # GPT-2 small (124M parameters, days of training on a CPU); the command trains GPT-2's architecture and tokenizer
@@ -116,8 +121,8 @@ def _parse_args(argv=None) -> argparse.Namespace:
     session.add_argument("--final-eval-windows", type=int, default=None,
                          help="validation windows for the final loss [all of the validation split]")
     args = parser.parse_args(argv)
-    if args.minutes is not None and not args.minutes > 0:  # NaN included
-        parser.error(f"--minutes must be > 0, got {args.minutes}")
+    if args.minutes is not None and not (args.minutes > 0 and math.isfinite(args.minutes * 60)):  # NaN, inf, 1e308
+        parser.error(f"--minutes must be a finite number > 0, got {args.minutes}")
     for flag, low in [("--checkpoint-interval", 1), ("--threads", 1), ("--sample-tokens", 0),
                       ("--final-eval-windows", 1)]:
         value = getattr(args, flag[2:].replace("-", "_"))
@@ -131,13 +136,33 @@ def _given(args, options: dict) -> dict:
     return {field: getattr(args, field) for field, _, _ in options.values() if getattr(args, field) is not None}
 
 
-def _new_trainer(args, train_data, val_data, ctx: Distributed) -> Trainer:
+def _new_configs(args) -> tuple[GPTConfig, TrainConfig]:
+    """The model and training configurations of a new run with these options (their checks raise if wrong)."""
     options = _given(args, TRAIN_OPTIONS)
     steps = options.get("steps", TRAIN_DEFAULTS["steps"])
     if "warmup_steps" not in options and is_int(steps) and steps > 0:
         options["warmup_steps"] = min(TRAIN_DEFAULTS["warmup_steps"], steps)  # a short run warms up for its length
-    tcfg = TrainConfig(**options)
-    cfg = GPTConfig(**{**MODEL_OVERRIDES, **_given(args, MODEL_OPTIONS)})
+    return GPTConfig(**{**MODEL_OVERRIDES, **_given(args, MODEL_OPTIONS)}), TrainConfig(**options)
+
+
+def _check_session(args) -> None:
+    """Refuse, before any data is read, a --device or --prompt the run could not use at its start or its end."""
+    try:
+        check_device(args.device, "--device")
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from error
+    if args.sample_tokens > 0:  # the sample at the end encodes the prompt: check it now, not after the training
+        if not args.prompt:
+            raise SystemExit("error: --prompt is empty: the sample at the end needs at least one token of prompt "
+                             "(e.g. --prompt $'\\n'), or pass --sample-tokens 0 for no sample")
+        try:
+            get_tokenizer().encode(args.prompt)
+        except ValueError as error:  # <|endoftext|>, or text that is not valid Unicode
+            raise SystemExit(f"error: --prompt cannot be encoded: {error}") from error
+
+
+def _new_trainer(args, train_data, val_data, ctx: Distributed) -> Trainer:
+    cfg, tcfg = _new_configs(args)
     torch.manual_seed(tcfg.seed)  # the initial weights, and then the dropout masks, follow from the seed
     model = GPTModel(cfg).to(ctx.device)
     if ctx.rank > 0:
@@ -148,11 +173,13 @@ def _new_trainer(args, train_data, val_data, ctx: Distributed) -> Trainer:
 def _resumed_trainer(args, checkpoint: Path, train_data, val_data, ctx: Distributed) -> Trainer:
     if not checkpoint.is_file():
         raise SystemExit(f"error: --resume, but there is no checkpoint at {checkpoint}")
+    caller_rng = rng_state()  # from_checkpoint restores the run's random state: a refusal puts the caller's back
     trainer = Trainer.from_checkpoint(checkpoint, train_data, val_data, ctx=ctx)
     saved = {**asdict(trainer.model.cfg), **asdict(trainer.tcfg)}
     options = {**_given(args, MODEL_OPTIONS), **_given(args, TRAIN_OPTIONS)}
     changed = sorted(field for field, value in options.items() if value != saved[field])
     if changed:
+        set_rng_state(caller_rng)
         raise SystemExit(f"error: --resume continues the saved run with its own settings, and these options differ "
                          f"from them: {', '.join(changed)} (drop them, or train a new run in another --out directory)")
     return trainer
@@ -185,8 +212,12 @@ def main(argv=None) -> int:
     if importlib.util.find_spec("safetensors") is None:  # the export after training needs it: say so before
         raise SystemExit("error: the run ends by exporting the model to Hugging Face's format, which needs "
                          "safetensors: pip install 'gpt2lib[hf]'")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    _check_session(args)
+    if args.resume != "yes":  # a new run (or, with auto, perhaps one): its options are checked before any work
+        try:
+            _new_configs(args)
+        except (TypeError, ValueError) as error:
+            raise SystemExit(f"error: {error}") from error
     try:
         ctx = setup(args.device)  # under torchrun: join the other processes
     except (RuntimeError, ValueError) as error:
@@ -225,6 +256,8 @@ def _train(args, ctx: Distributed) -> int:
         share = rank_share(tcfg.batch_size * tcfg.grad_accum, ctx)  # this process's windows of every step
     except ValueError as error:
         raise SystemExit(f"error: {error}") from error
+    if args.threads is not None:  # every check has passed: only now change the process's thread count
+        torch.set_num_threads(args.threads)
     processes = f"; {ctx.world_size} processes, {share.stop - share.start} windows each per step" if ctx.active else ""
     say(f"{'resuming at' if resume else 'starting at'} step {trainer.step} of {tcfg.steps}; writing to {out}{processes}")
 
@@ -245,6 +278,8 @@ def _train(args, ctx: Distributed) -> int:
         finished = trainer.fit(max_seconds=None if args.minutes is None else args.minutes * 60,
                                progress=not args.no_progress, checkpoint_path=checkpoint,
                                checkpoint_interval=args.checkpoint_interval, stop=lambda: bool(stop_requested))
+    except (TrainingDivergedError, ValueError) as error:  # a NaN loss, or weights that may not be saved
+        raise SystemExit(f"error: {error}") from error
     finally:
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)

@@ -85,6 +85,8 @@ from gpt2lib.training.distributed import SINGLE, Distributed, any_rank, barrier,
 from gpt2lib.training.distributed import rank_share, wrap_for_ddp
 from gpt2lib.training.optim import lr_at, make_optimizer
 from gpt2lib.training.validation import check_fit_args, check_same_data, check_train_config, check_trainer_args
+from gpt2lib.training.validation import check_finite_loss
+from gpt2lib.validation import check_finite_weights
 
 
 # %% notebooks/09_training_for_real.ipynb, cell 24
@@ -152,6 +154,7 @@ class Trainer:
         micro_batches = list(zip(inputs.split(t.batch_size), targets.split(t.batch_size)))
         loss, _ = train_step(self.ddp_model, self.optimizer, micro_batches, lr, t.grad_clip, self.dtype)
         loss = mean_over_ranks(loss, self.ctx)  # the global batch's loss
+        check_finite_loss(loss, self.step, lr)  # NaN or inf: the run diverged, stop here (training/validation.py)
         self.history["train_loss"].append(loss)
         self.history["lr"].append(lr)
         self.step += 1
@@ -208,6 +211,7 @@ class Trainer:
     # %% notebooks/09_training_for_real.ipynb, cell 42 (@patch)
     def save(self, path) -> None:
         """Save the run to path atomically (see atomic_write). With several processes, all call it and rank 0 writes."""
+        check_finite_weights(self.model, f"the checkpoint {path}")  # never a diverged model (gpt2lib/validation.py)
         state = self.state_dict()  # every process takes part: each sends its random state to rank 0
         if self.ctx.is_main:
             atomic_write(path, lambda file: torch.save(state, file))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from gpt2lib.validation import check_gpt_model, is_int, is_real
+from gpt2lib.validation import as_python_numbers, check_gpt_model, is_int, is_real
 
 PRECISIONS = ("auto", "bfloat16", "float32")
 MAX_SEED = 2**32 - 1  # torch's CPU generator uses 32-bit seeds
@@ -17,6 +17,19 @@ MAX_SEED = 2**32 - 1  # torch's CPU generator uses 32-bit seeds
 
 class TrainingCheckpointError(ValueError):
     """A training checkpoint cannot be read, or does not belong to this run. Nothing was changed."""
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite: the run stopped, and no checkpoint was written after it."""
+
+
+def check_finite_loss(loss: float, step: int, lr: float) -> None:
+    """Stop a run whose training loss at step (0-based, before the step's update counts) is NaN or infinite."""
+    if not math.isfinite(loss):
+        raise TrainingDivergedError(
+            f"the training diverged: the loss of step {step + 1} is {loss} at learning rate {lr:.3g}. Nothing was "
+            "saved after it; the last checkpoint saved before it is kept. Lower the learning rate (TrainConfig.lr, "
+            "--lr), or raise warmup_steps, and train again")
 
 
 def check_positive_int(value, name: str) -> None:
@@ -118,6 +131,15 @@ def check_loss_args(logits, targets) -> None:
     if tuple(targets.shape) != tuple(logits.shape[:2]):
         raise ValueError(f"targets have shape {tuple(targets.shape)} but the logits need {tuple(logits.shape[:2])} "
                          "(one target per position)")
+    if targets.numel():  # one min and max: cheap, but on a GPU .item() waits for the values (one sync per call)
+        low, high = (value.item() for value in torch.aminmax(targets))
+        vocab_size = logits.shape[-1]
+        if low < 0 or high >= vocab_size:
+            bad = low if low < 0 else high
+            ignore = (" gpt2lib's losses have no ignore index: -100 is not skipped; drop those positions instead"
+                      if bad == -100 else "")
+            raise ValueError(f"targets hold token id {bad}, outside the vocabulary of the logits "
+                             f"(0..{vocab_size - 1}).{ignore}")
 
 
 def check_schedule(max_lr, min_lr, warmup_steps, total_steps,
@@ -149,6 +171,9 @@ def check_train_config(tcfg) -> None:
     check_finite_number(tcfg.grad_clip, "TrainConfig.grad_clip", 0.0, include_low=False)
     check_seed(tcfg.seed, "TrainConfig.seed")
     check_precision(tcfg.precision, "TrainConfig.precision")
+    fields = ("steps", "batch_size", "grad_accum", "lr", "min_lr", "warmup_steps", "weight_decay", "grad_clip",
+              "eval_interval", "eval_windows", "seed", "precision")
+    as_python_numbers(tcfg, fields)  # np.float64(1e-3) -> 1e-3: a checkpoint can store it
 
 
 def check_precision(precision, name: str = "precision") -> None:
