@@ -206,9 +206,12 @@ def generate(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperatur
     probability mass. Only the last context_length tokens are read at each step. With eos_id, a
     sequence that produced it is padded with eos_id, and generation stops once every sequence has.
     With the key/value cache a step runs only the new token through the weights, plus attention over
-    the cached keys; use_cache=False recomputes the whole sequence at every step.
+    the cached keys; use_cache=False recomputes the whole sequence at every step. The result is
+    always a new tensor, also when max_new_tokens is 0.
     """
     check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id, generator, use_cache)  # gpt2lib/validation.py
+    if max_new_tokens == 0:
+        return idx.clone()  # nothing to add, but never the caller's own tensor
     was_training = model.training
     model.eval()
     try:

@@ -100,3 +100,12 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     assert draws == {0, 1}
     only_top = {pick_next_token(logits, 1.0, top_p=0.4, generator=torch.Generator().manual_seed(s)).item() for s in range(50)}
     assert only_top == {0}
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_generate_returns_a_new_tensor_even_when_it_adds_nothing(model, use_cache):
+    prompt = torch.tensor([[1, 2, 3]])
+    out = generate(model, prompt, 0, use_cache=use_cache)
+    assert torch.equal(out, prompt) and out is not prompt and out.data_ptr() != prompt.data_ptr()
+    out[0, 0] = 7  # the caller's prompt is not changed through the result
+    assert prompt[0, 0].item() == 1

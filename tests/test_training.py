@@ -25,7 +25,7 @@ from gpt2lib.training.data import load_corpus, random_windows, tokenize, train_v
 from gpt2lib.training.loss import cross_entropy_loss
 from gpt2lib.training.optim import lr_at, make_optimizer, param_groups
 from gpt2lib.training.trainer import Trainer, TrainConfig, autocast_dtype, cpu_computes_bfloat16, evaluate, train_step
-from gpt2lib.training.validation import TrainingCheckpointError, TrainingDivergedError
+from gpt2lib.training.validation import TrainingCheckpointError, TrainingDivergedError, with_checksum
 
 ROOT = Path(__file__).resolve().parent.parent
 GPT2LIB = ROOT / "gpt2lib"
@@ -303,6 +303,85 @@ def test_unreadable_or_foreign_checkpoints_are_refused(data, tmp_path):
     atomic_write(tmp_path / "code.pt", lambda f: torch.save({"format": print}, f))
     with pytest.raises(TrainingCheckpointError, match="cannot be read"):
         load_checkpoint(tmp_path / "code.pt")  # weights_only=True: no arbitrary objects
+
+
+def set_in(state: dict, keys: tuple, value) -> None:
+    """state[keys[0]][keys[1]]... = value, or del it when value is None."""
+    for key in keys[:-1]:
+        state = state[key]
+    if value is None:
+        del state[keys[-1]]
+    else:
+        state[keys[-1]] = value
+
+
+CPU_RNG = torch.get_rng_state()
+CORRUPTIONS = [  # (what to change: keys, value; None deletes), the error's text after the file name
+    ((("model_config", "emb_dim"), 32),
+     r"field 'model' does not fit field 'model_config' \(\d+ mismatches\): tok_emb.weight has shape \(61, 16\), "
+     r"the config implies \(61, 32\);"),
+    ((("model_config", "n_layers"), 3), r"field 'model' does not fit .*blocks\.2\.norm1\.weight is missing"),
+    ((("model_config", "n_layers"), 1), r"field 'model' does not fit .*blocks\.1\.norm1\.weight is not a weight"),
+    ((("model", "pos_emb.weight"), torch.zeros(7, 16)),
+     r"field 'model' does not fit .*\(1 mismatch\): pos_emb\.weight has shape \(7, 16\), the config implies "
+     r"\(8, 16\)$"),
+    ((("model", "pos_emb.weight"), None), r"field 'model' does not fit .*pos_emb\.weight is missing"),
+    ((("model_config", "n_heads"), 3), r"field 'model_config' is not a valid GPTConfig"),
+    ((("model_config", "flavour"), "x"), r"field 'model_config' is not a valid GPTConfig"),
+    ((("tie_weights",), "yes"), r"field 'tie_weights' must be True or False"),
+    ((("model", "pos_emb.weight"), torch.full((8, 16), math.nan)), r"field 'model' holds NaN or infinite .*pos_emb"),
+    ((("model", "final_norm.weight"), torch.full((16,), math.inf)), r"field 'model' holds NaN or infinite"),
+    ((("step",), -3), r"field 'step' must be an integer in 0\.\.8 \(the run's total steps\), got -3"),
+    ((("step",), "five"), r"field 'step' must be an integer in 0\.\.8 .*got 'five'"),
+    ((("step",), 9), r"field 'step' must be an integer in 0\.\.8 .*got 9"),
+    ((("step",), 2.0), r"field 'step' must be an integer"),
+    ((("train_config", "steps"), "8"), r"field 'train_config' has no valid 'steps'"),
+    ((("optimizer", "param_groups"), [{"params": [0, 1]}]), r"field 'optimizer' is for other parameters"),
+    ((("optimizer", "state", 0, "exp_avg"), torch.zeros(3)), r"field 'optimizer': state\[0\]\['exp_avg'\] has shape"),
+    ((("optimizer", "state", 99), {}), r"field 'optimizer': state entry 99 belongs to no parameter"),
+    ((("optimizer", "state", 0, "exp_avg"), "zeros"), r"field 'optimizer': state\[0\]\['exp_avg'\] is not a tensor"),
+    ((("optimizer",), [1, 2]), r"field 'optimizer' is not an optimizer state"),
+    ((("rng", 0, "cpu"), CPU_RNG[:100]), r"field 'rng\[0\]' must hold a 'cpu' random state .*shape \(100,\)"),
+    ((("rng", 0, "cpu"), CPU_RNG.float()), r"field 'rng\[0\]' must hold a 'cpu' random state .*torch\.float32"),
+    ((("rng", 0, "cpu"), "seed 7"), r"field 'rng\[0\]' must hold a 'cpu' random state .*got str"),
+    ((("rng", 0, "cuda"), [torch.zeros(2, 2)]), r"field 'rng\[0\]' has a 'cuda' entry"),
+]
+
+
+@pytest.mark.parametrize("change, match", CORRUPTIONS,
+                         ids=lambda c: ".".join(map(str, c[0])) if isinstance(c, tuple) else None)
+def test_checkpoints_whose_contents_do_not_fit_are_refused_naming_the_file_and_the_field(data, tmp_path, change,
+                                                                                          match):
+    trainer = new_trainer(data)
+    trainer.fit(progress=False, stop=lambda: trainer.step == 2, checkpoint_path=tmp_path / "ck.pt")
+    state = torch.load(tmp_path / "ck.pt", weights_only=True)
+    set_in(state, *change)
+    torch.save(with_checksum(state), tmp_path / "bad.pt")  # a forged file: its checksum fits, its contents do not
+    before = torch.get_rng_state()
+    with pytest.raises(TrainingCheckpointError, match=f"^{tmp_path / 'bad.pt'}: {match}"):
+        Trainer.from_checkpoint(tmp_path / "bad.pt", *data)
+    assert torch.equal(torch.get_rng_state(), before)  # refused before anything changed
+
+
+def test_a_checkpoint_changed_after_its_save_fails_its_checksum(data, tmp_path):
+    trainer = new_trainer(data)
+    trainer.fit(progress=False, stop=lambda: trainer.step == 2, checkpoint_path=tmp_path / "ck.pt")
+    state = torch.load(tmp_path / "ck.pt", weights_only=True)
+    state["model"]["pos_emb.weight"].view(torch.int32)[0, 0] ^= 1  # one flipped bit, still a finite weight
+    torch.save(state, tmp_path / "flipped.pt")
+    with pytest.raises(TrainingCheckpointError, match=r"flipped\.pt: field 'checksum' does not match the contents"):
+        load_checkpoint(tmp_path / "flipped.pt")
+    del state["checksum"]
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.raises(TrainingCheckpointError, match="is incomplete: it lacks checksum"):
+        load_checkpoint(tmp_path / "old.pt")
+    raw = bytearray((tmp_path / "ck.pt").read_bytes())
+    start = raw.find(state["model"]["blocks.0.mlp.fc.weight"].numpy().tobytes()[:64])
+    assert start > 0
+    raw[start + 5] ^= 0x10  # a byte flipped on the disk, inside a weight's data
+    (tmp_path / "disk.pt").write_bytes(raw)
+    with pytest.raises(TrainingCheckpointError, match="disk.pt"):
+        load_checkpoint(tmp_path / "disk.pt")  # the checksum, or the zip's own CRC, catches it
 
 
 # --- Hugging Face export -------------------------------------------------------------------------

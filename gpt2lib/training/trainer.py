@@ -214,7 +214,7 @@ class Trainer:
         check_finite_weights(self.model, f"the checkpoint {path}")  # never a diverged model (gpt2lib/validation.py)
         state = self.state_dict()  # every process takes part: each sends its random state to rank 0
         if self.ctx.is_main:
-            atomic_write(path, lambda file: torch.save(state, file))
+            atomic_write(path, lambda file: torch.save(with_checksum(state), file))  # with a SHA-256, checked at load
         barrier(self.ctx)  # no process goes on, or exits, before the checkpoint is complete
 
     # %% notebooks/09_training_for_real.ipynb, cell 44 (@patch)
@@ -258,3 +258,4 @@ def plot_history(history: dict, ax) -> None:
 
 # %% notebooks/09_training_for_real.ipynb, cell 42
 from gpt2lib.training.checkpoint import CHECKPOINT_FORMAT, atomic_write, load_checkpoint, rng_state, set_rng_state
+from gpt2lib.training.validation import with_checksum

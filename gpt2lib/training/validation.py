@@ -4,6 +4,7 @@ Like `gpt2lib/validation.py`, each check raises a clear error that names the arg
 and what is allowed, before any work is done, so that a refused call changes nothing.
 """
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -204,7 +205,45 @@ def check_fit_args(max_seconds, checkpoint_path, checkpoint_interval, progress) 
 
 
 CHECKPOINT_KEYS = ("format", "model_config", "tie_weights", "train_config", "model", "optimizer", "step", "history",
-                   "rng", "data")
+                   "rng", "data", "checksum")
+
+
+def checkpoint_checksum(state: dict) -> str:
+    """The SHA-256 of a checkpoint's contents: every tensor's dtype, shape and bytes, and every plain value.
+
+    Stored at save time (with_checksum) and recomputed at load, it catches what a disk, a copy or a transfer
+    changed by accident: a flipped byte, a truncated tensor. It cannot catch a deliberate change: whoever edits
+    a checkpoint can recompute the checksum too (it is not a signature). The content checks that follow it
+    (shapes, finite values, ranges) still apply to such a file, and weights_only loading never runs its code.
+    """
+    digest = hashlib.sha256()
+    _feed(digest, {key: value for key, value in state.items() if key != "checksum"})
+    return digest.hexdigest()
+
+
+def _feed(digest, value) -> None:
+    if isinstance(value, torch.Tensor):
+        data = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"T{data.dtype}{tuple(value.shape)}:".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        digest.update(b"{")
+        for key, item in value.items():  # in order: torch.load gives the dict back as it was saved
+            _feed(digest, key)
+            _feed(digest, item)
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    else:
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+
+
+def with_checksum(state: dict) -> dict:
+    """state with its 'checksum' field set (see checkpoint_checksum): what a checkpoint file stores."""
+    return {**state, "checksum": checkpoint_checksum(state)}
 
 
 def check_checkpoint_contents(state, path, expected_format: str) -> None:
@@ -216,6 +255,109 @@ def check_checkpoint_contents(state, path, expected_format: str) -> None:
         raise TrainingCheckpointError(f"{path} is incomplete: it lacks {', '.join(missing)}")
     if not isinstance(state["rng"], list) or not state["rng"] or not all(isinstance(s, dict) for s in state["rng"]):
         raise TrainingCheckpointError(f"{path} holds no random state per process (key 'rng')")
+    if state["checksum"] != checkpoint_checksum(state):
+        raise TrainingCheckpointError(f"{path}: field 'checksum' does not match the contents: the file was changed "
+                                      "or damaged after it was saved (a flipped byte, a bad copy)")
+    model = _model_of(state, path)  # on the meta device: the shapes the saved config implies, no memory
+    _check_weights(state["model"], model, path)
+    _check_step(state, path)
+    _check_optimizer_state(state["optimizer"], model, path)
+    for rank, rng in enumerate(state["rng"]):
+        _check_rng_state(rng, f"rng[{rank}]", path)
+
+
+def _model_of(state: dict, path):
+    """The GPTModel that the checkpoint's 'model_config' and 'tie_weights' describe, built on the meta device."""
+    from gpt2lib.model import GPTModel  # imported here: only this check needs the model classes
+    from gpt2lib.scaffold import GPTConfig
+    from gpt2lib.validation import check_config
+
+    if not isinstance(state["tie_weights"], bool):
+        raise TrainingCheckpointError(f"{path}: field 'tie_weights' must be True or False, "
+                                      f"got {state['tie_weights']!r}")
+    try:
+        cfg = GPTConfig(**state["model_config"])
+        check_config(cfg)
+        with torch.device("meta"):
+            return GPTModel(cfg, tie_weights=state["tie_weights"])
+    except (TypeError, ValueError) as error:
+        raise TrainingCheckpointError(f"{path}: field 'model_config' is not a valid GPTConfig: {error}") from None
+
+
+def _check_weights(weights, model, path) -> None:
+    """Every weight the config implies, with its shape, and no other; all finite. Every mismatch is named."""
+    if not isinstance(weights, dict) or not all(isinstance(t, torch.Tensor) for t in weights.values()):
+        raise TrainingCheckpointError(f"{path}: field 'model' must map weight names to tensors")
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    problems = [f"{name} is missing" for name in expected if name not in weights]
+    problems += [f"{name} is not a weight of this model" for name in weights if name not in expected]
+    problems += [f"{name} has shape {tuple(weights[name].shape)}, the config implies {shape}"
+                 for name, shape in expected.items() if name in weights and tuple(weights[name].shape) != shape]
+    if problems:
+        count = f"{len(problems)} mismatch{'es' if len(problems) > 1 else ''}"
+        raise TrainingCheckpointError(f"{path}: field 'model' does not fit field 'model_config' "
+                                      f"({count}): {'; '.join(problems)}")
+    bad = [name for name, t in weights.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise TrainingCheckpointError(f"{path}: field 'model' holds NaN or infinite values in {', '.join(bad)}")
+
+
+def _check_step(state: dict, path) -> None:
+    steps = state["train_config"].get("steps") if isinstance(state["train_config"], dict) else None
+    if not is_int(steps) or steps < 1:
+        raise TrainingCheckpointError(f"{path}: field 'train_config' has no valid 'steps', got {steps!r}")
+    step = state["step"]
+    if not is_int(step) or not 0 <= step <= steps:
+        raise TrainingCheckpointError(f"{path}: field 'step' must be an integer in 0..{steps} "
+                                      f"(the run's total steps), got {step!r}")
+
+
+def _check_optimizer_state(saved, model, path) -> None:
+    """AdamW's state for exactly this model's parameters, in param_groups' order, with their shapes."""
+    from gpt2lib.training.optim import param_groups  # here: optim imports this module
+
+    groups = [group["params"] for group in param_groups(model, 0.0)]
+    field = f"{path}: field 'optimizer'"
+    if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict) \
+            or not isinstance(saved.get("param_groups"), list):
+        raise TrainingCheckpointError(f"{field} is not an optimizer state (keys 'state' and 'param_groups')")
+    saved_ids = [group.get("params") if isinstance(group, dict) else None for group in saved["param_groups"]]
+    shapes, expected_ids = {}, []
+    for params in groups:
+        ids = list(range(len(shapes), len(shapes) + len(params)))
+        shapes.update(zip(ids, (tuple(p.shape) for p in params)))
+        expected_ids.append(ids)
+    if saved_ids != expected_ids:
+        counts = [len(ids) if isinstance(ids, list) else ids for ids in saved_ids]
+        raise TrainingCheckpointError(f"{field} is for other parameters: groups of {counts} parameters, "
+                                      f"this model's AdamW has {[len(ids) for ids in expected_ids]}")
+    for key, entry in saved["state"].items():
+        if key not in shapes or not isinstance(entry, dict):
+            raise TrainingCheckpointError(f"{field}: state entry {key!r} belongs to no parameter of this model")
+        for name, value in entry.items():
+            if not isinstance(value, torch.Tensor):
+                raise TrainingCheckpointError(f"{field}: state[{key}][{name!r}] is not a tensor")
+            want = () if name == "step" else shapes[key]
+            if tuple(value.shape) != want:
+                raise TrainingCheckpointError(f"{field}: state[{key}][{name!r}] has shape {tuple(value.shape)}, "
+                                              f"the parameter needs {want}")
+            if value.is_floating_point() and not torch.isfinite(value).all():
+                raise TrainingCheckpointError(f"{field}: state[{key}][{name!r}] holds NaN or infinite values")
+
+
+def _check_rng_state(rng: dict, name: str, path) -> None:
+    """A CPU generator state the size of torch's, and CUDA ones (if saved) as byte vectors."""
+    cpu = rng.get("cpu")
+    size = torch.get_rng_state().numel()
+    if not isinstance(cpu, torch.Tensor) or cpu.dtype != torch.uint8 or tuple(cpu.shape) != (size,):
+        got = f"{cpu.dtype} of shape {tuple(cpu.shape)}" if isinstance(cpu, torch.Tensor) else type(cpu).__name__
+        raise TrainingCheckpointError(f"{path}: field '{name}' must hold a 'cpu' random state "
+                                      f"(a uint8 tensor of shape ({size},)), got {got}")
+    cuda = rng.get("cuda", [])
+    if not isinstance(cuda, (list, tuple)) or not all(
+            isinstance(t, torch.Tensor) and t.dtype == torch.uint8 and t.dim() == 1 for t in cuda):
+        raise TrainingCheckpointError(f"{path}: field '{name}' has a 'cuda' entry that is not a list of "
+                                      "uint8 random states")
 
 
 def check_same_data(saved: dict, train_data, val_data, path) -> None:
