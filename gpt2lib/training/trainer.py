@@ -76,17 +76,13 @@ from dataclasses import asdict, dataclass
 
 from tqdm import tqdm
 
-from gpt2lib.generation import generate
-from gpt2lib.hf.loading import empty_model
 from gpt2lib.model import GPTModel
 from gpt2lib.scaffold import GPTConfig
-from gpt2lib.tokenizer import get_tokenizer
 from gpt2lib.training.distributed import SINGLE, Distributed, any_rank, barrier, gather_to_main, mean_over_ranks
 from gpt2lib.training.distributed import rank_share, wrap_for_ddp
 from gpt2lib.training.optim import lr_at, make_optimizer
-from gpt2lib.training.validation import check_fit_args, check_same_data, check_train_config, check_trainer_args
-from gpt2lib.training.validation import check_finite_loss
-from gpt2lib.validation import check_finite_weights
+from gpt2lib.training.validation import check_finite_loss, check_fit_args, check_same_data, check_train_config
+from gpt2lib.training.validation import check_trainer_args
 
 
 # %% notebooks/09_training_for_real.ipynb, cell 24
@@ -235,6 +231,10 @@ class Trainer:
 
 
 # %% notebooks/09_training_for_real.ipynb, cell 34
+from gpt2lib.generation import generate
+from gpt2lib.tokenizer import get_tokenizer
+
+
 def sample(model: GPTModel, prompt: str = "\n", max_new_tokens: int = 100, temperature: float = 0.8,
            top_k: int | None = 50, seed: int = 0) -> str:
     """A seeded sample of max_new_tokens tokens after prompt, as text (gpt2lib.generate, notebook 07)."""
@@ -259,3 +259,8 @@ def plot_history(history: dict, ax) -> None:
 # %% notebooks/09_training_for_real.ipynb, cell 42
 from gpt2lib.training.checkpoint import CHECKPOINT_FORMAT, atomic_write, load_checkpoint, rng_state, set_rng_state
 from gpt2lib.training.validation import with_checksum
+from gpt2lib.validation import check_finite_weights
+
+
+# %% notebooks/09_training_for_real.ipynb, cell 44
+from gpt2lib.hf.loading import empty_model
