@@ -14,7 +14,9 @@ the trainer. The layers themselves carry no checks.
 from gpt2lib.attention import CausalSelfAttention, reference_attention
 from gpt2lib.bpe import GPT2_PATTERN, BPETokenizer, load_gpt2_bpe, train_bpe
 from gpt2lib.feedforward import GELU, FeedForward, gelu_exact, gelu_tanh
-from gpt2lib.generation import KVCache, decode_step, default_device, forward_with_cache, generate, pick_next_token
+from gpt2lib.generation import (
+    KVCache, decode_step, default_device, forward_with_cache, generate, pad_left, pick_next_token,
+)
 from gpt2lib.hf import (
     CheckpointMismatchError, WeightsMismatchError, WeightsUnavailableError, config_from_hf, empty_model, export_hf,
     from_pretrained, hf_weight_mapping, load_hf_model, load_hf_weights, model_from_hf,
@@ -70,6 +72,7 @@ __all__ = [
     "load_gpt2_bpe",
     "load_hf_weights",
     "model_from_hf",
+    "pad_left",
     "pick_next_token",
     "placeholder_report",
     "reference_attention",

@@ -108,6 +108,10 @@ def check_device(device, name: str = "device") -> torch.device:
         raise ValueError(f"{name} 'meta' holds shapes but no values; choose a device such as 'cpu' or 'cuda'")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{name} {str(device)!r} asks for CUDA, but no CUDA GPU is available here; use 'cpu'")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ValueError(f"{name} {str(device)!r} asks for GPU number {device.index}, but there are {count} CUDA "
+                         f"GPU(s) here, cuda:0 to cuda:{count - 1}")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"{name} 'mps' asks for Apple's GPU, which is not available here; use 'cpu'")
     return device
@@ -131,6 +135,18 @@ def check_finite_weights(model, what: str) -> None:
     if bad:
         raise ValueError(f"cannot write {what}: {len(bad)} weight tensor(s) hold NaN or infinite values, "
                          f"first {bad[0]}; nothing was written")
+
+
+def check_plain_layers(model, what: str) -> None:
+    """Refuse to write what (Hugging Face's format) from a model whose linear layers are wrapped (e.g. LoRA adapters):
+    that format has a place for GPT-2's own weights only."""
+    wrapped = [name for name, module in model.named_modules()
+               if name.endswith(("attn.qkv", "attn.out_proj", "mlp.fc", "mlp.proj", "out_head"))
+               and not isinstance(module, nn.Linear)]
+    if wrapped:
+        raise ValueError(f"cannot write {what}: layer {wrapped[0]} is a {type(model.get_submodule(wrapped[0])).__name__}, "
+                         f"not an nn.Linear ({len(wrapped)} such layers). Hugging Face's GPT-2 has no place for adapters: "
+                         "merge them into the weights first (gpt2lib.finetune.merge_lora for LoRA)")
 
 
 def check_gpt_model(model) -> None:
@@ -279,7 +295,7 @@ def check_generation_options(max_new_tokens, temperature, top_k, top_p, eos_id, 
 
 
 def check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, eos_id, generator=None,
-                        use_cache=True) -> None:
+                        use_cache=True, attention_mask=None) -> None:
     """Refuse a generate() call that cannot be right, before the model is touched."""
     check_gpt_model(model)
     device = model.tok_emb.weight.device
@@ -287,6 +303,7 @@ def check_generate_call(model, idx, max_new_tokens, temperature, top_k, top_p, e
     check_generation_options(max_new_tokens, temperature, top_k, top_p, eos_id, model.cfg.vocab_size)
     check_generator(generator, device)
     check_flag(use_cache, "use_cache")
+    check_attention_mask(attention_mask, idx)
 
 
 # --- the key/value cache -------------------------------------------------------------------------
@@ -321,6 +338,71 @@ def check_cache(cache, model, idx) -> None:
     wrong = [f"{name} {got} (the model and input need {needed})" for name, got, needed in zip(names, have, want) if got != needed]
     if wrong:
         raise ValueError("the KV cache does not fit this model and input: it has " + ", ".join(wrong))
+
+
+# --- padded batches (notebook 07): Hugging Face's attention mask, with left padding --------------
+
+MASK_ALLOWED = "a tensor of 0 (padding) and 1 (token), integer or bool, with the token ids' shape"
+
+
+def _row(values: torch.Tensor) -> str:
+    """A mask row for a message, cut after 16 values."""
+    shown = values[:16].long().tolist()
+    return str(shown)[:-1] + (", ...]" if len(values) > 16 else "]")
+
+
+def check_attention_mask(attention_mask, idx, cache=None) -> None:
+    """Refuse an attention mask that is not a left-padded 0/1 mask for the token ids idx (B, T), on idx's device.
+
+    Each row must be zeros (padding), then ones (tokens); for generate (no cache), with at least one token. In the
+    cached forward, the mask covers the new tokens only and must continue the cache's rows: a row whose cached keys
+    already end in a token (every key, when cache.key_mask is None) takes no more padding. idx is checked first."""
+    if attention_mask is None:
+        return
+    if not isinstance(attention_mask, torch.Tensor):
+        raise TypeError(f"attention_mask must be {MASK_ALLOWED} {tuple(idx.shape)}, got {type(attention_mask).__name__}")
+    if attention_mask.dtype.is_floating_point or attention_mask.dtype.is_complex:
+        raise TypeError(f"attention_mask must be {MASK_ALLOWED}, got dtype {attention_mask.dtype}; use mask.long()")
+    if attention_mask.shape != idx.shape:
+        raise ValueError(f"attention_mask must have the token ids' shape {tuple(idx.shape)}, "
+                         f"got shape {tuple(attention_mask.shape)}")
+    if attention_mask.device != idx.device:
+        raise ValueError(f"attention_mask is on {attention_mask.device} but the token ids are on {idx.device}: "
+                         f"use attention_mask.to({str(idx.device)!r})")
+    values = attention_mask.long()
+    odd = values[(values != 0) & (values != 1)]
+    if odd.numel():
+        raise ValueError(f"attention_mask must hold only 0 (padding) and 1 (token), got {odd[0].item()}")
+    past = getattr(cache, "length", 0)
+    if past:  # the last cached key of each row comes first: 1 when the cache holds no padding
+        key_mask = getattr(cache, "key_mask", None)
+        last = torch.ones_like(values[:, :1]) if key_mask is None else key_mask[:, past - 1:past].long()
+        values = torch.cat([last, values], dim=1)
+    wrong = (values[:, 1:] < values[:, :-1]).any(dim=1)  # a token followed by padding
+    if wrong.any():
+        row = int(wrong.nonzero()[0])
+        after = f" after {past} cached tokens" if past else ""
+        raise ValueError(f"attention_mask row {row} is {_row(attention_mask[row])}{after}: only left padding is "
+                         "allowed (each row zeros, then ones); pad with gpt2lib.pad_left")
+    empty = values[:, -1] == 0  # left padding: a row with a token ends with one
+    if cache is None and empty.any():  # the cached forward may take a prompt's padding in several parts
+        raise ValueError(f"attention_mask row {int(empty.nonzero()[0])} is all 0: every row needs at least one token")
+
+
+def check_pad_left_call(sequences, pad_id, device=None) -> None:
+    """Refuse pad_left input that is not a non-empty list of non-empty lists of token ids, a bad pad_id or device."""
+    if not isinstance(sequences, (list, tuple)) or not sequences:
+        raise TypeError(f"sequences must be a non-empty list of token id lists, got {sequences!r:.80}")
+    for i, ids in enumerate(sequences):
+        if not isinstance(ids, (list, tuple)) or not ids:
+            raise ValueError(f"sequences[{i}] must be a non-empty list of token ids, got {ids!r:.80}")
+        bad = next((x for x in ids if not is_int(x) or x < 0), None)
+        if bad is not None:
+            raise ValueError(f"sequences[{i}] must hold token ids (integers >= 0), got {bad!r}")
+    if not is_int(pad_id) or pad_id < 0:
+        raise ValueError(f"pad_id must be a token id (an integer >= 0), got {pad_id!r}")
+    if device is not None:
+        check_device(device)
 
 
 # --- the byte-pair-encoding tokenizer (notebook 00) ----------------------------------------------

@@ -73,7 +73,7 @@ def parameters(function) -> list[str]:
 def test_the_entry_points_keep_their_signatures():
     assert parameters(gpt2lib.from_pretrained) == ["name_or_path", "cache_dir", "device"]
     assert parameters(gpt2lib.generate) == ["model", "idx", "max_new_tokens", "temperature", "top_k", "top_p",
-                                            "eos_id", "generator", "use_cache"]
+                                            "eos_id", "generator", "use_cache", "attention_mask"]
     assert parameters(gpt2lib.GPTModel) == ["cfg", "tie_weights"]
     assert parameters(gpt2lib.Trainer) == ["model", "tcfg", "train_data", "val_data", "ctx"]
     for method in ("fit", "evaluate", "train_one_step", "save", "state_dict", "from_checkpoint"):

@@ -172,6 +172,16 @@ def test_evaluation_is_deterministic_and_leaves_the_mode_alone(data):
     assert evaluate(model, data[1], TINY.context_length, max_windows=5) == first and model.training
 
 
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_a_refused_evaluation_leaves_the_mode_alone(data, mode):
+    model = GPTModel(TINY).train(mode == "train")
+    with pytest.raises(ValueError, match=r"data holds token id \d+, outside the vocabulary \(0..60\)"):
+        evaluate(model, data[1] + VOCAB, TINY.context_length)
+    with pytest.raises(ValueError, match="context_length 9 exceeds the model's context of 8 tokens"):
+        evaluate(model, data[1], TINY.context_length + 1)
+    assert model.training == (mode == "train")
+
+
 def test_autocast_dtype_follows_the_precision_option():
     assert autocast_dtype("cpu", "float32") is None
     expected = torch.bfloat16 if cpu_computes_bfloat16() else None
@@ -440,7 +450,7 @@ def test_the_command_stops_and_resumes_to_the_same_losses(tmp_path, capsys):
         train_command.main([*TINY_ARGS, "--steps", "4", "--out", str(tmp_path / "split")])
     with pytest.raises(SystemExit, match="differ from them: lr "):
         train_command.main(["--out", str(tmp_path / "split"), "--resume", "--lr", "0.1"])
-    (tmp_path / "split" / ".checkpoint.pt.abc123.tmp").write_bytes(b"half a checkpoint")  # as a killed save leaves
+    (tmp_path / "split" / ".checkpoint.pt.abc1234_.tmp").write_bytes(b"half a checkpoint")  # as a killed save leaves
     assert train_command.main([*TINY_ARGS, "--steps", "4", "--out", str(tmp_path / "split"), "--resume", "auto"]) == 0
     assert "removed 1 unfinished file(s)" in capsys.readouterr().out
     assert not any((tmp_path / "split").glob("*.tmp"))
@@ -503,6 +513,34 @@ def test_the_command_refuses_prompts_devices_and_options_before_reading_data(tmp
     with pytest.raises(SystemExit, match=match):
         train_command.main([*TINY_ARGS, *option, "--out", str(tmp_path / "run")])
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture()
+def one_gpu(monkeypatch):
+    """A machine with one CUDA GPU, as far as gpt2lib's checks can tell (none is used)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+
+
+def test_a_gpu_number_beyond_the_machines_gpus_is_refused(tmp_path, no_data, one_gpu, monkeypatch):
+    from gpt2lib.training import distributed
+    from gpt2lib.validation import check_device
+
+    assert check_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(ValueError, match=r"device 'cuda:1' asks for GPU number 1, but there are 1 CUDA GPU\(s\) "
+                                         r"here, cuda:0 to cuda:0"):
+        check_device("cuda:1")
+    with pytest.raises(ValueError, match="device 'cuda:2' asks for GPU number 2"):
+        from_pretrained(tmp_path, device="cuda:2")  # before the directory is even looked at
+    with pytest.raises(SystemExit, match="--device 'cuda:3' asks for GPU number 3"):
+        train_command.main([*TINY_ARGS, "--device", "cuda:3", "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
+    monkeypatch.setattr(distributed, "_stop_when_torchrun_dies", lambda: None)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")  # torchrun's second process on a machine with one GPU
+    with pytest.raises(ValueError, match="LOCAL_RANK 1 needs cuda:1, but this machine has 1 GPU"):
+        distributed.setup("cuda")
 
 
 def test_without_a_sample_the_prompt_is_not_needed(tmp_path):

@@ -5,7 +5,8 @@ and the learning-rate schedule). Generated from notebook 09: `batches` (the batc
 step), `chunked_loss` (the cross-entropy computed a few rows at a time), `trainer` (autocast, the training step,
 evaluation, TrainConfig, Trainer) and `checkpoint` (atomic writes, random states, the checkpoint format). Written by
 hand: `validation` (the input checks), `precision` (whether this machine computes in bfloat16), `distributed`
-(torchrun and DDP) and `cli` (the command `python -m gpt2lib.train`).
+(torchrun and DDP), `cli` (the command `python -m gpt2lib.train`), `run_folder` (the command's output folder: its
+checks, its lock, file modes and write errors) and `sizes` (the disk and memory a run needs).
 """
 
 from gpt2lib.training.batches import batches_for_step, step_generator

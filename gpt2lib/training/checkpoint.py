@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from gpt2lib.training.run_folder import check_write_error, file_mode  # hand-written helpers, see below
 from gpt2lib.training.validation import TrainingCheckpointError, check_checkpoint_contents
 
 
@@ -19,7 +20,8 @@ def atomic_write(path, write) -> None:
     """Create or replace the file at path with what write(file) writes: after a crash, the old file or the new one.
 
     The data goes to a temporary file in the same directory, is flushed and fsynced to the disk, and only then
-    replaces path, with os.replace: an atomic rename on the same file system.
+    replaces path, with os.replace: an atomic rename on the same file system. A failed write (a full disk) raises
+    one clear OSError that names path and says the previous file is intact.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,9 +31,11 @@ def atomic_write(path, write) -> None:
             write(file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(tmp_name, file_mode())  # mkstemp made the file private (0600): give it the user's umask instead
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp_name).unlink(missing_ok=True)  # never leave a half-written file behind
+        check_write_error(path, error)  # an OSError (a full disk, even inside torch.save's error): one clear message
         raise
     if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
         dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)

@@ -15,11 +15,14 @@ The defaults are TrainConfig's, and GPTConfig's with the named overrides of MODE
 The learning-rate schedule spans --steps, so a run is reproducible. --minutes stops a run early,
 at a step boundary, with a checkpoint; Ctrl+C and SIGTERM do the same. --resume continues it bit for bit.
 A run killed outright (SIGKILL, a crash) continues from its last checkpoint: checkpoints are written atomically,
-and what an interrupted save left behind is removed when the run resumes. --resume auto starts the run when
+and what an interrupted save left behind is removed when the run resumes. A second Ctrl+C stops at once.
+--out is the run's alone (gpt2lib/training/run_folder.py): checked for room and write access at the start, locked
+while the run lasts, and refused if it holds another program's files (unless --overwrite-out). A full disk or a
+failed write ends the run with one message; the previous checkpoint is intact. --resume auto starts the run when
 --out has no checkpoint and continues it when it has one: one command for the first start and every restart.
-The options, the --device and the --prompt are checked before the data is read, and a refused command leaves the
-thread count and the random state as they were. A run whose loss turns NaN or infinite stops with an error;
-its last checkpoint, written before, is kept, and nothing is exported.
+The options, the --device, the --prompt, the memory the run needs and --out are checked before the data is read,
+and a refused command leaves the thread count and the random state as they were. A run whose loss turns NaN or
+infinite stops with an error; its last checkpoint, written before, is kept, and nothing is exported.
 Under torchrun every process runs this file (gpt2lib/training/distributed.py).
 """
 
@@ -32,6 +35,7 @@ import math
 import signal
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -43,7 +47,9 @@ from gpt2lib.scaffold import GPTConfig
 from gpt2lib.tokenizer import get_tokenizer
 from gpt2lib.training.checkpoint import atomic_write, rng_state, set_rng_state
 from gpt2lib.training.data import load_corpus, tokenize, train_val_split
-from gpt2lib.training.distributed import Distributed, rank_share, setup, teardown
+from gpt2lib.training.distributed import Distributed, any_rank, rank_share, setup, teardown
+from gpt2lib.training.run_folder import RunFolder, RunFolderError, WriteFailedError, unfinished_writes
+from gpt2lib.training.sizes import describe_bytes, device_memory, run_files_bytes, training_memory
 from gpt2lib.training.trainer import Trainer, TrainConfig, evaluate, plot_history, sample
 from gpt2lib.training.validation import PRECISIONS, TrainingCheckpointError, TrainingDivergedError
 from gpt2lib.validation import check_device, is_int
@@ -110,6 +116,9 @@ def _parse_args(argv=None) -> argparse.Namespace:
     session = parser.add_argument_group("this session")
     session.add_argument("--minutes", type=float, default=None, help="stop after this many minutes, with a checkpoint")
     session.add_argument("--out", default="runs/shakespeare", help="output directory [runs/shakespeare]")
+    session.add_argument("--overwrite-out", action="store_true",
+                         help="write into a non-empty --out that holds no checkpoint: files with the run's names "
+                              "are replaced, others are left alone")
     session.add_argument("--resume", nargs="?", const="yes", default="no", choices=["yes", "no", "auto"],
                          help="continue the run saved in --out; auto: continue it if there is one, else start it")
     session.add_argument("--checkpoint-interval", type=int, default=100, help="steps between checkpoints [100]")
@@ -145,6 +154,22 @@ def _new_configs(args) -> tuple[GPTConfig, TrainConfig]:
     return GPTConfig(**{**MODEL_OVERRIDES, **_given(args, MODEL_OPTIONS)}), TrainConfig(**options)
 
 
+def _check_memory(args, cfg: GPTConfig, tcfg: TrainConfig) -> None:
+    """Refuse, before anything is allocated, a run whose step cannot fit in the memory of --device."""
+    memory = device_memory(check_device(args.device))
+    need = training_memory(cfg, tcfg.batch_size)
+    if memory is None or sum(need.values()) <= memory:
+        return
+    fix = ("lower --batch-size or --context (--grad-accum trains the same batch in smaller pieces)"
+           if need["activations"] > need["model"] else "lower --emb-dim or --layers")
+    raise SystemExit(
+        f"error: this run needs at least about {describe_bytes(sum(need.values()))} of memory, more than the "
+        f"{describe_bytes(memory)} of --device {args.device}: a micro-batch of --batch-size {tcfg.batch_size} "
+        f"windows of --context {cfg.context_length} tokens takes about {describe_bytes(need['activations'])} of "
+        f"activations, and the model (--layers {cfg.n_layers}, --emb-dim {cfg.emb_dim}) with its gradients and "
+        f"AdamW's moments about {describe_bytes(need['model'])}: {fix}")
+
+
 def _check_session(args) -> None:
     """Refuse, before any data is read, a --device or --prompt the run could not use at its start or its end."""
     try:
@@ -171,8 +196,6 @@ def _new_trainer(args, train_data, val_data, ctx: Distributed) -> Trainer:
 
 
 def _resumed_trainer(args, checkpoint: Path, train_data, val_data, ctx: Distributed) -> Trainer:
-    if not checkpoint.is_file():
-        raise SystemExit(f"error: --resume, but there is no checkpoint at {checkpoint}")
     caller_rng = rng_state()  # from_checkpoint restores the run's random state: a refusal puts the caller's back
     trainer = Trainer.from_checkpoint(checkpoint, train_data, val_data, ctx=ctx)
     saved = {**asdict(trainer.model.cfg), **asdict(trainer.tcfg)}
@@ -185,12 +208,52 @@ def _resumed_trainer(args, checkpoint: Path, train_data, val_data, ctx: Distribu
     return trainer
 
 
-def _remove_unfinished_writes(out: Path) -> list[Path]:
-    """Delete the temporary files that saves killed half-way left in out (see atomic_write); the paths removed."""
-    leftovers = [path for directory in (out, out / "model") for path in directory.glob(".*.tmp") if path.is_file()]
+def _space_needed(args) -> int:
+    """Bytes the run's files take: the next checkpoint is as large as the saved one, the export about a third of
+    it; a new run's are estimated from its configs."""
+    checkpoint = Path(args.out) / "checkpoint.pt"
+    if args.resume != "no" and checkpoint.is_file():
+        return checkpoint.stat().st_size * 4 // 3
+    return run_files_bytes(_new_configs(args)[0])
+
+
+def _claim_out(args, ctx: Distributed) -> RunFolder | None:
+    """Rank 0 checks --out and locks it for the run (the RunFolder; None on other ranks). If rank 0 refuses,
+    every process stops: none starts training."""
+    folder = refusal = None
+    if ctx.is_main:
+        try:
+            folder = RunFolder.claim(args.out, _space_needed(args), args.overwrite_out)
+        except RunFolderError as error:
+            refusal = error
+    if any_rank(refusal is not None, ctx):
+        raise SystemExit(f"error: {refusal}" if ctx.is_main else f"error: rank 0 refused --out {args.out}")
+    return folder
+
+
+def _remove_unfinished_writes(out: Path, say) -> None:
+    """Delete the temporary files that this run's saves, killed half-way, left in out: their exact names only."""
+    leftovers = unfinished_writes(out)
     for path in leftovers:
         path.unlink(missing_ok=True)
-    return leftovers
+    if leftovers:
+        names = ", ".join(path.name for path in leftovers)
+        say(f"removed {len(leftovers)} unfinished file(s) of an interrupted save: {names}")
+
+
+def _interrupted(error: BaseException) -> bool:
+    """A Ctrl+C, or an error that one caused (torch's zip writer wraps it in a RuntimeError)."""
+    while error is not None and not isinstance(error, KeyboardInterrupt):
+        error = error.__cause__ or error.__context__
+    return error is not None
+
+
+def _stopped_at_once(args) -> str:
+    checkpoint = Path(args.out) / "checkpoint.pt"
+    if not checkpoint.is_file():
+        return "error: stopped at once (Ctrl+C), before any checkpoint was saved: there is nothing to resume"
+    return (f"error: stopped at once (Ctrl+C); the last checkpoint, {checkpoint}, is intact (a save replaces it "
+            f"only when complete). Continue with: python -m gpt2lib.train --out {args.out} --resume")
 
 
 def _save_plot(trainer: Trainer, path: Path) -> None:
@@ -215,9 +278,10 @@ def main(argv=None) -> int:
     _check_session(args)
     if args.resume != "yes":  # a new run (or, with auto, perhaps one): its options are checked before any work
         try:
-            _new_configs(args)
+            cfg, tcfg = _new_configs(args)
         except (TypeError, ValueError) as error:
             raise SystemExit(f"error: {error}") from error
+        _check_memory(args, cfg, tcfg)
     try:
         ctx = setup(args.device)  # under torchrun: join the other processes
     except (RuntimeError, ValueError) as error:
@@ -229,20 +293,40 @@ def main(argv=None) -> int:
 
 
 def _train(args, ctx: Distributed) -> int:
+    """The run, with --out claimed for it; a full disk or a Ctrl+C during a save ends it with one message."""
+    checkpoint = Path(args.out) / "checkpoint.pt"
+    if args.resume == "yes" and not checkpoint.is_file():
+        raise SystemExit(f"error: --resume, but there is no checkpoint at {checkpoint}")
+    if args.resume == "no" and checkpoint.exists():
+        raise SystemExit(f"error: {checkpoint} exists: add --resume to continue it, or choose another --out")
+    with _claim_out(args, ctx) or nullcontext() as folder:  # the lock is held until the run ends
+        try:
+            return _run(args, ctx, folder)
+        except WriteFailedError as error:  # a full disk, say: one message, no traceback
+            resume = f". Continue with: python -m gpt2lib.train --out {args.out} --resume"
+            raise SystemExit(f"error: {error}{resume if checkpoint.is_file() else ''}") from None
+        except BaseException as error:
+            if _interrupted(error):
+                raise SystemExit(_stopped_at_once(args) if ctx.is_main else 1) from None
+            raise
+
+
+def _run(args, ctx: Distributed, folder: RunFolder | None) -> int:
+    """Read the data, build or resume the Trainer, train, and report (rank 0)."""
     say = print if ctx.is_main else (lambda *args, **kwargs: None)  # only rank 0 reports
     out = Path(args.out)
     checkpoint = out / "checkpoint.pt"
+    if folder is not None and folder.note:
+        say(folder.note)
     train_data, val_data = train_val_split(tokenize(load_corpus()))
-    if ctx.is_main and (leftovers := _remove_unfinished_writes(out)):
-        say(f"removed {len(leftovers)} unfinished file(s) of an interrupted save: {', '.join(p.name for p in leftovers)}")
+    if ctx.is_main:
+        _remove_unfinished_writes(out, say)
     resume = args.resume == "yes" or (args.resume == "auto" and checkpoint.is_file())
     try:
         trainer = _resumed_trainer(args, checkpoint, train_data, val_data, ctx) if resume else None
     except (TrainingCheckpointError, TypeError, ValueError) as error:  # e.g. a saved precision this CPU lacks
         raise SystemExit(f"error: {error}") from error
     if trainer is None:
-        if checkpoint.exists():
-            raise SystemExit(f"error: {checkpoint} exists: add --resume to continue it, or choose another --out")
         try:
             trainer = _new_trainer(args, train_data, val_data, ctx)
         except (TypeError, ValueError) as error:
@@ -259,7 +343,10 @@ def _train(args, ctx: Distributed) -> int:
     if args.threads is not None:  # every check has passed: only now change the process's thread count
         torch.set_num_threads(args.threads)
     processes = f"; {ctx.world_size} processes, {share.stop - share.start} windows each per step" if ctx.active else ""
-    say(f"{'resuming at' if resume else 'starting at'} step {trainer.step} of {tcfg.steps}; writing to {out}{processes}")
+    space = f" (its files take about {describe_bytes(folder.need)}; {describe_bytes(folder.free)} free)" \
+        if folder is not None else ""
+    say(f"{'resuming at' if resume else 'starting at'} step {trainer.step} of {tcfg.steps}; writing to {out}{space}"
+        f"{processes}")
 
     stop_requested = []
 

@@ -61,6 +61,10 @@ def setup(device: str = "cpu") -> Distributed:
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     if torch.device(device).type == "cuda":
         local = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if local.index >= torch.cuda.device_count():
+            raise ValueError(f"--device cuda under torchrun: the process with LOCAL_RANK {local.index} needs "
+                             f"{local}, but this machine has {torch.cuda.device_count()} GPU(s): start at most that "
+                             "many processes per machine (--nproc_per_node)")
         torch.cuda.set_device(local)
         dist.init_process_group("nccl", rank=rank, world_size=world_size, device_id=local)
         return Distributed(rank, world_size, local)

@@ -54,7 +54,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, micro_batches
 def evaluate(model: nn.Module, data: torch.Tensor, context_length: int, max_windows: int | None = None,
              batch_size: int = 16, dtype: torch.dtype | None = None) -> float:
     """Mean loss over non-overlapping windows of data (at most max_windows, spread evenly), in eval mode."""
-    check_evaluate_args(data, context_length, max_windows, batch_size)  # gpt2lib/training/validation.py
+    check_evaluate_args(model, data, context_length, max_windows, batch_size)  # gpt2lib/training/validation.py
     n = (len(data) - 1) // context_length  # windows that fit, each with its shifted targets
     starts = torch.arange(n) * context_length
     if max_windows is not None and n > max_windows:

@@ -116,9 +116,14 @@ def check_seed_and_step(seed, step) -> None:
     check_non_negative_int(step, "step")
 
 
-def check_evaluate_args(data, context_length, max_windows, batch_size) -> None:
+def check_evaluate_args(model, data, context_length, max_windows, batch_size) -> None:
+    """Refuse an evaluation that would fail half-way, before the model is put in eval mode."""
+    check_gpt_model(model)
     check_positive_int(context_length, "context_length")
-    check_token_data(data, "data", context_length + 1)
+    if context_length > model.cfg.context_length:
+        raise ValueError(f"context_length {context_length} exceeds the model's context of "
+                         f"{model.cfg.context_length} tokens")
+    check_token_data(data, "data", context_length + 1, model.cfg.vocab_size)
     if max_windows is not None:
         check_positive_int(max_windows, "max_windows")
     check_positive_int(batch_size, "batch_size")
