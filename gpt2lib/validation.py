@@ -140,6 +140,7 @@ def check_finite_weights(model, what: str) -> None:
 def check_plain_layers(model, what: str) -> None:
     """Refuse to write what (Hugging Face's format) from a model whose linear layers are wrapped (e.g. LoRA adapters):
     that format has a place for GPT-2's own weights only."""
+    check_gpt_model(model)
     wrapped = [name for name, module in model.named_modules()
                if name.endswith(("attn.qkv", "attn.out_proj", "mlp.fc", "mlp.proj", "out_head"))
                and not isinstance(module, nn.Linear)]

@@ -27,12 +27,13 @@ import gpt2lib_exercises
 from gpt2lib import GPTConfig, GPTModel, count_parameters, pick_next_token, reference_attention
 from gpt2lib.training import load_corpus, tokenize, train_val_split
 from gpt2lib_exercises import (
-    ExerciseError, attention, block, generation, guard, layernorm, loading, mlp, scaffold, tokens, training,
+    ExerciseError, attention, block, finetune, generation, guard, layernorm, loading, mlp, scaffold, tokens, training,
     training_for_real,
 )
 
 from exercise_helpers import fails_with, stub
 from test_exercises_00 import CHECKS as CHECKS_00, CRASHING_ANSWERS as CRASHING_00, MORE_RIGHT_ANSWERS as MORE_RIGHT_00
+from test_exercises_10 import CHECKS as CHECKS_10, CRASHING_ANSWERS as CRASHING_10, MORE_RIGHT_ANSWERS as MORE_RIGHT_10
 
 
 # --- notebook 01: the scaffold ------------------------------------------------------------------------------
@@ -1260,9 +1261,10 @@ def test_the_step_budget_check_knows_the_real_training_split():
 
 # --- the tests every table runs -----------------------------------------------------------------------------
 
-ALL_CHECKS = CHECKS_00 + CHECKS_01 + CHECKS_02 + CHECKS_03 + CHECKS_04 + CHECKS_05 + CHECKS_06 + CHECKS_07 + CHECKS_08 + CHECKS_09
+ALL_CHECKS = (CHECKS_00 + CHECKS_01 + CHECKS_02 + CHECKS_03 + CHECKS_04 + CHECKS_05 + CHECKS_06 + CHECKS_07 + CHECKS_08
+              + CHECKS_09 + CHECKS_10)
 
-RIGHT_ANSWERS = [(check, answer) for check, answer, _ in ALL_CHECKS] + MORE_RIGHT_00 + [
+RIGHT_ANSWERS = [(check, answer) for check, answer, _ in ALL_CHECKS] + MORE_RIGHT_00 + MORE_RIGHT_10 + [
     (block.check_scale_residual_init, rescale_residual_init),  # rescaling the weights in place is right too
     *BUILTIN_GELU_ANSWERS,
     (training.check_train_step, train_step_zeroing_first),
@@ -1278,6 +1280,7 @@ CRASHING_ANSWERS = [  # the learner's code raises: the check says so in a hint, 
     (loading.check_block_weights, lambda s, i: {k: s[k + "x"] for k in s}),
     (training.check_cut_windows, lambda d, s, T: d[s + T * 100]),
     *CRASHING_00,
+    *CRASHING_10,
 ]
 
 
@@ -1351,7 +1354,8 @@ def test_a_forbidden_call_is_named_even_when_the_answer_then_crashes():
 
 # --- the learner's session, as the check found it (gpt2lib_exercises/guard.py) -----------------------------------
 
-CHECK_MODULES = [tokens, scaffold, attention, layernorm, mlp, block, loading, generation, training, training_for_real]
+CHECK_MODULES = [tokens, scaffold, attention, layernorm, mlp, block, loading, generation, training, training_for_real,
+                 finetune]
 
 
 def test_every_check_goes_through_the_one_wrapper_and_every_check_is_tested_here():

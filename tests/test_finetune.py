@@ -271,3 +271,13 @@ def test_a_local_folder_can_be_the_start(monkeypatch, tmp_path):
     idx = torch.randint(0, PAD, (1, 5))
     with torch.no_grad():
         assert str(tmp_path) in name and torch.allclose(loaded(idx), model(idx), atol=1e-6)
+
+
+@pytest.mark.parametrize("lengths, words", [
+    (torch.tensor([0, 2]), "between 1 and"), (torch.tensor([3, 6]), "between 1 and"),
+    (torch.tensor([1.0, 2.0]), "integer tensor"), (torch.tensor([1, 2, 3]), "one length per row"),
+])
+def test_the_classifier_refuses_lengths_outside_its_rows(lengths, words):
+    """lengths 0 would silently read the last (padding) position through index -1."""
+    with pytest.raises(ValueError, match=words):
+        GPTClassifier(tiny_model(), 2)(torch.zeros(2, 5, dtype=torch.long), lengths)

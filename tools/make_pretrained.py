@@ -3,7 +3,7 @@
 It runs the default training command (`python -m gpt2lib.train`, the run `make train` starts: 4 layers, width 192,
 1,000 steps on tiny Shakespeare, seed 1234) into runs/pretrained, then stores its export in bfloat16, which halves
 the file (about 23 MB instead of 46), together with provenance.json: the command, the seed, the versions, the
-validation loss of the run and of the bfloat16 weights, and the SHA-256 of the weight file.
+validation loss the run reported and that of the stored bfloat16 weights, and the SHA-256 of the weight file.
 
     python tools/make_pretrained.py              # train, then write assets/pretrained/shakespeare-4x192/
     python tools/make_pretrained.py --reuse      # skip the training when runs/pretrained has finished already
@@ -76,8 +76,8 @@ def main() -> None:
         "model_config": summary["model_config"],
         "train_config": summary["train_config"],
         "corpus": "tiny Shakespeare (gpt2lib/data/tinyshakespeare.txt), public domain",
-        "val_loss_float32": round(summary["val_loss"], 4),
-        "val_loss_bfloat16": round(bfloat16_val_loss(TARGET), 4),
+        "val_loss_of_the_run": round(summary["val_loss"], 4),  # the command's own report, in the run's precision
+        "val_loss_bfloat16": round(bfloat16_val_loss(TARGET), 4),  # the shipped weights, computed in float32
         "torch": torch.__version__,
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
@@ -85,7 +85,9 @@ def main() -> None:
         "model.safetensors sha256": sha256,
     }
     (TARGET / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
-    shutil.copy(RUN / "loss.png", TARGET / "loss.png")
+    shutil.copyfile(RUN / "loss.png", TARGET / "loss.png")
+    for path in TARGET.iterdir():
+        path.chmod(0o644)  # readable by everyone, as the rest of the repository
     print(json.dumps(provenance, indent=2))
 
 

@@ -4,17 +4,18 @@
 __all__ = ["hidden_states", "pad_right", "GPTClassifier", "train_classifier"]
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 21
+# %% notebooks/10_fine_tuning.ipynb, cell 19
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from gpt2lib.finetune.validation import check_classifier_args, check_rows, check_train_classifier_args
+from gpt2lib.finetune.validation import check_classifier_args, check_lengths, check_rows, check_train_classifier_args
+from gpt2lib.validation import check_model_input
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 22
 def hidden_states(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
     """The model's final-normed vectors, without the output head: ids (B, T) -> (B, T, C)."""
+    check_model_input(idx, model.cfg, model.tok_emb.weight.device)  # GPTModel.forward's cheap guard
     positions = torch.arange(idx.shape[1], device=idx.device)  # 0, 1, ..., T-1
     x = model.drop(model.tok_emb(idx) + model.pos_emb(positions))  # (B, T, C)
     for block in model.blocks:
@@ -22,7 +23,7 @@ def hidden_states(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
     return model.final_norm(x)  # (B, T, C)
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 23
+# %% notebooks/10_fine_tuning.ipynb, cell 20
 def pad_right(rows: list[list[int]], pad_id: int = 50256) -> tuple[torch.Tensor, torch.Tensor]:
     """Token lists of different lengths -> ids (B, T) padded on the right with pad_id, and lengths (B,)."""
     check_rows(rows, pad_id)  # gpt2lib/finetune/validation.py
@@ -33,7 +34,7 @@ def pad_right(rows: list[list[int]], pad_id: int = 50256) -> tuple[torch.Tensor,
     return idx, lengths
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 24
+# %% notebooks/10_fine_tuning.ipynb, cell 21
 class GPTClassifier(nn.Module):
     """A pretrained GPT body with a new linear head on each row's last real token: (B, T) -> (B, n_classes)."""
 
@@ -44,12 +45,13 @@ class GPTClassifier(nn.Module):
         self.head = nn.Linear(body.cfg.emb_dim, n_classes)
 
     def forward(self, idx: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        check_lengths(lengths, idx)  # 1 <= lengths <= T: a cheap guard, as GPTModel.forward keeps one
         h = hidden_states(self.body, idx)  # (B, T, C)
         last = h[torch.arange(idx.shape[0], device=idx.device), lengths - 1]  # (B, C): row i at lengths[i] - 1
         return self.head(last)  # (B, n_classes)
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 31
+# %% notebooks/10_fine_tuning.ipynb, cell 27
 def train_classifier(classifier: nn.Module, batches, steps: int, lr: float = 5e-4) -> list[float]:
     """Train classifier with AdamW for steps steps on batches(step) -> (idx, lengths, labels); the losses."""
     check_train_classifier_args(classifier, steps, lr)  # gpt2lib/finetune/validation.py

@@ -25,6 +25,17 @@ def check_rows(rows, pad_id) -> None:
         raise ValueError(f"pad_id must be an int >= 0, got {pad_id!r}")
 
 
+def check_lengths(lengths, idx) -> None:
+    """GPTClassifier's guard: lengths (B,) of integers with 1 <= lengths <= T, one per row of idx (B, T)."""
+    if not isinstance(lengths, torch.Tensor) or lengths.shape != idx.shape[:1] or lengths.is_floating_point():
+        shape = tuple(lengths.shape) if isinstance(lengths, torch.Tensor) else type(lengths).__name__
+        raise ValueError(f"lengths must be an integer tensor of shape ({idx.shape[0]},), one length per row of idx, "
+                         f"got {shape}")
+    if bool(((lengths < 1) | (lengths > idx.shape[1])).any()):
+        raise ValueError(f"lengths must be between 1 and idx's {idx.shape[1]} positions (the last real token of "
+                         f"each right-padded row is at lengths - 1), got {lengths.tolist()}")
+
+
 def check_classifier_args(body, n_classes) -> None:
     check_gpt_model(body)
     if not is_int(n_classes) or n_classes < 2:

@@ -11,13 +11,14 @@ from pathlib import Path
 from gpt2lib.hf.convert import hf_config, hf_state_dict
 from gpt2lib.model import GPTModel
 from gpt2lib.training.checkpoint import atomic_write
-from gpt2lib.validation import check_directory_target, check_finite_weights
+from gpt2lib.validation import check_directory_target, check_finite_weights, check_plain_layers
 
 
 def export_hf(model: GPTModel, directory) -> Path:
     """Write config.json and model.safetensors into directory, loadable by gpt2lib.from_pretrained(directory)
     and by transformers' GPT2LMHeadModel.from_pretrained(directory). Each file is written atomically."""
-    directory = check_directory_target(directory)  # gpt2lib/validation.py
+    check_plain_layers(model, "Hugging Face's format")  # no adapters left unmerged (gpt2lib/validation.py)
+    directory = check_directory_target(directory)
     check_finite_weights(model, f"the export to {directory}")  # no meta, NaN or infinite weights written
     try:
         from safetensors.torch import save as safetensors_bytes
