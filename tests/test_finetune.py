@@ -281,3 +281,15 @@ def test_the_classifier_refuses_lengths_outside_its_rows(lengths, words):
     """lengths 0 would silently read the last (padding) position through index -1."""
     with pytest.raises(ValueError, match=words):
         GPTClassifier(tiny_model(), 2)(torch.zeros(2, 5, dtype=torch.long), lengths)
+
+
+def test_openai_weights_that_are_not_here_are_refused_with_the_way_out(monkeypatch):
+    from gpt2lib import WeightsUnavailableError
+    from gpt2lib.finetune.start import openai_gpt2_cached
+
+    if openai_gpt2_cached("gpt2"):
+        pytest.skip("OpenAI's gpt2 is in this machine's Hugging Face cache")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv(START_VARIABLE, "gpt2")
+    with pytest.raises(WeightsUnavailableError, match="GPT2LIB_START=shipped"):
+        pretrained_start()

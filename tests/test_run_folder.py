@@ -121,9 +121,10 @@ def test_too_little_space_is_refused_before_reading_data_saying_what_is_needed(t
 
 def test_the_command_says_how_much_space_its_files_take_and_the_estimate_is_close(tmp_path, capsys):
     assert train(tmp_path / "run") == 0
-    written = sum(len(data) for data in listing(tmp_path / "run").values())
+    files = listing(tmp_path / "run")
+    largest = sum(len(data) for data in files.values()) + len(files["checkpoint.pt"])  # a save: old and new side by side
     estimate = sizes.run_files_bytes(GPTConfig(n_layers=1, emb_dim=32, n_heads=2, context_length=16))
-    assert 1.0 <= estimate / written <= 1.1, (estimate, written)
+    assert 1.0 <= estimate / largest <= 1.1, (estimate, largest)
     assert f"its files take about {sizes.describe_bytes(estimate)}; " in capsys.readouterr().out
     for cfg, tie in [(GPTConfig(n_layers=2, emb_dim=48, n_heads=3, context_length=32), True),
                      (GPTConfig(n_layers=1, emb_dim=32, n_heads=2, qkv_bias=True), False)]:
@@ -324,3 +325,50 @@ def test_sizes_that_cannot_fit_in_memory_are_refused_with_an_estimate(tmp_path, 
     default = GPTConfig(**train_command.MODEL_DEFAULTS)  # and the default run is not refused on a small laptop
     need = sizes.training_memory(default, train_command.TRAIN_DEFAULTS["batch_size"])
     assert sum(need.values()) < 2 * 2**30  # about 1.1 GB
+
+
+# --- found by a hostile review ----------------------------------------------------------------------------------
+
+def test_a_symbolic_link_among_the_run_files_is_refused_and_nothing_outside_is_written(tmp_path):
+    assert train(tmp_path / "run") == 0
+    elsewhere = tmp_path / "mine"
+    elsewhere.mkdir()
+    (elsewhere / "config.json").write_text("my own file")
+    for path in (tmp_path / "run" / "model").iterdir():
+        path.unlink()
+    (tmp_path / "run" / "model").rmdir()
+    (tmp_path / "run" / "model").symlink_to(elsewhere)
+    with pytest.raises(SystemExit, match="model \\(a symbolic link to .*mine\\) stands where the run writes"):
+        train(tmp_path / "run", "--resume", "auto")
+    assert listing(elsewhere) == {"config.json": b"my own file"}
+
+
+def test_a_dangling_link_and_a_name_too_long_are_refused_clearly_and_leave_nothing(tmp_path, no_data):
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(SystemExit, match="link is a symbolic link to .*nowhere, which does not exist"):
+        train(tmp_path / "link")
+    with pytest.raises(SystemExit, match="File name too long"):
+        train(tmp_path / "made" / ("x" * 300))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["link"]  # the folder "made" was removed again
+
+
+def test_too_many_threads_are_refused_before_any_work(tmp_path, no_data):
+    with pytest.raises(SystemExit):
+        train(tmp_path / "run", "--threads", str(10**9))
+    assert torch.get_num_threads() >= 1 and not (tmp_path / "run").exists()
+
+
+def test_a_run_whose_validation_loss_is_not_finite_is_not_exported(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train_command, "evaluate", lambda *args, **kwargs: float("nan"))
+    with pytest.raises(SystemExit, match="the training diverged: the validation loss at step 3 is nan. The model "
+                                         "was not exported"):
+        train(tmp_path / "run")
+    assert not (tmp_path / "run" / "model").exists() and not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_resuming_a_finished_run_changes_nothing(tmp_path, capsys):
+    assert train(tmp_path / "run") == 0
+    before = listing(tmp_path / "run")
+    assert train(tmp_path / "run", "--resume", "auto") == 0
+    assert "is finished (step 3 of 3) and its files are complete: nothing to do" in capsys.readouterr().out
+    assert listing(tmp_path / "run") == before

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from gpt2lib.finetune.validation import check_lora_args
+from gpt2lib.validation import check_module
 
 
 class LoRALinear(nn.Module):
@@ -17,8 +18,9 @@ class LoRALinear(nn.Module):
     def __init__(self, base: nn.Linear, rank: int = 8, alpha: float = 16.0):
         super().__init__()
         self.base, self.rank, self.alpha, self.scale = base, rank, alpha, alpha / rank
-        self.A = nn.Parameter(torch.randn(rank, base.in_features) / base.in_features**0.5)  # (r, in)
-        self.B = nn.Parameter(torch.zeros(base.out_features, rank))  # (out, r): zero, so the layer starts unchanged
+        like_base = dict(device=base.weight.device, dtype=base.weight.dtype)
+        self.A = nn.Parameter(torch.randn(rank, base.in_features, **like_base) / base.in_features**0.5)  # (r, in)
+        self.B = nn.Parameter(torch.zeros(base.out_features, rank, **like_base))  # (out, r): 0, the layer starts unchanged
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., in) -> (..., out)
         return self.base(x) + self.scale * ((x @ self.A.T) @ self.B.T)  # (..., in) -> (..., r) -> (..., out)
@@ -45,7 +47,9 @@ def add_lora(model: nn.Module, rank: int = 8, alpha: float = 16.0, targets=LORA_
 # %% notebooks/10_fine_tuning.ipynb, cell 58
 @torch.no_grad()
 def merge_lora(model: nn.Module) -> nn.Module:
-    """Replace every LoRALinear in model by its base layer with W + (alpha / rank) B A: the same function, plain layers."""
+    """Replace every LoRALinear in model by its base layer with W + (alpha / rank) B A: the same function, plain
+    layers (still frozen, as add_lora left them)."""
+    check_module(model)  # gpt2lib/validation.py
     for name, module in list(model.named_modules()):
         if isinstance(module, LoRALinear):
             module.base.weight += module.scale * (module.B @ module.A)  # (out, r) @ (r, in) -> (out, in)

@@ -6,7 +6,10 @@ step), `chunked_loss` (the cross-entropy computed a few rows at a time), `traine
 evaluation, TrainConfig, Trainer) and `checkpoint` (atomic writes, random states, the checkpoint format). Written by
 hand: `validation` (the input checks), `precision` (whether this machine computes in bfloat16), `distributed`
 (torchrun and DDP), `cli` (the command `python -m gpt2lib.train`), `run_folder` (the command's output folder: its
-checks, its lock, file modes and write errors) and `sizes` (the disk and memory a run needs).
+checks, its lock, file modes and write errors) and `sizes` (the disk and memory a run needs). Your own data, also by
+hand: `corpus` (text files read in pieces and tokenized), `shards` (uint16 token shards read by memory map:
+`TokenShards`, `open_shards`), `prepare` (the command `python -m gpt2lib.prepare`) and `own_data` (the training
+command's --data and --init).
 """
 
 from gpt2lib.training.batches import batches_for_step, step_generator
@@ -16,10 +19,13 @@ from gpt2lib.training.data import load_corpus, random_windows, tokenize, train_v
 from gpt2lib.training.loss import cross_entropy_loss
 from gpt2lib.training.optim import lr_at, make_optimizer, param_groups
 from gpt2lib.training.precision import autocast_dtype, cpu_computes_bfloat16
+from gpt2lib.training.shards import DataError, TokenShards, open_shards
 from gpt2lib.training.trainer import Trainer, TrainConfig, autocast, evaluate, plot_history, sample, train_step
 from gpt2lib.training.validation import TrainingCheckpointError, TrainingDivergedError
 
 __all__ = [
+    "DataError",
+    "TokenShards",
     "TrainConfig",
     "Trainer",
     "TrainingCheckpointError",
@@ -36,6 +42,7 @@ __all__ = [
     "load_corpus",
     "lr_at",
     "make_optimizer",
+    "open_shards",
     "param_groups",
     "plot_history",
     "random_windows",

@@ -1,9 +1,17 @@
-"""Pretrain a small GPT-2 on tiny Shakespeare from the command line.
+"""Pretrain a small GPT-2 on tiny Shakespeare, or on your own data, from the command line.
 
     python -m gpt2lib.train                        # the default run (about 15 minutes on a 2-core CPU)
     python -m gpt2lib.train --steps 3 --layers 1 --emb-dim 32 --heads 2 --context 16 --out /tmp/tiny
     python -m gpt2lib.train --out runs/shakespeare --resume           # continue a stopped run
     torchrun --nproc_per_node=2 -m gpt2lib.train --resume auto         # 2 processes; start, or continue after a crash
+    python -m gpt2lib.train --data my_text.txt --init shipped --out runs/mine   # your text, from a pretrained start
+    python -m gpt2lib.prepare big_corpus/ --out data/big && python -m gpt2lib.train --data data/big --init gpt2
+
+--data trains on a UTF-8 text file, a folder of *.txt files, or a folder of token shards that `python -m
+gpt2lib.prepare` wrote (read by memory map: memory stays flat whatever the corpus's size). --init starts from
+pretrained weights: gpt2, gpt2-medium, gpt2-large or gpt2-xl (OpenAI's, when cached or downloadable), a folder in
+Hugging Face's format (a gpt2lib export too), or shipped (the small model shipped with the repository); the model's
+sizes are then the pretrained model's. Both are checked before any work (gpt2lib/training/own_data.py).
 
 Written by hand; `python -m gpt2lib.train` runs it (gpt2lib/train.py is a shim). The training code itself is in
 gpt2lib/training/, exported from notebooks 08 and 09; this file reads the options, prepares the data and the output
@@ -32,6 +40,7 @@ import ctypes.util
 import importlib.util
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -50,6 +59,7 @@ from gpt2lib.training.data import load_corpus, tokenize, train_val_split
 from gpt2lib.training.distributed import Distributed, any_rank, rank_share, setup, teardown
 from gpt2lib.training.run_folder import RunFolder, RunFolderError, WriteFailedError, unfinished_writes
 from gpt2lib.training.sizes import describe_bytes, device_memory, run_files_bytes, training_memory
+from gpt2lib.training import own_data
 from gpt2lib.training.trainer import Trainer, TrainConfig, evaluate, plot_history, sample
 from gpt2lib.training.validation import PRECISIONS, TrainingCheckpointError, TrainingDivergedError
 from gpt2lib.validation import check_device, is_int
@@ -113,6 +123,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
         for flag, (field, kind, text) in options.items():
             group.add_argument(flag, dest=field, type=kind, choices=PRECISIONS if field == "precision" else None,
                                help=f"{text} [{defaults[field]}]")
+    own_data.add_options(parser)  # --data and --init
     session = parser.add_argument_group("this session")
     session.add_argument("--minutes", type=float, default=None, help="stop after this many minutes, with a checkpoint")
     session.add_argument("--out", default="runs/shakespeare", help="output directory [runs/shakespeare]")
@@ -128,10 +139,13 @@ def _parse_args(argv=None) -> argparse.Namespace:
     session.add_argument("--sample-tokens", type=int, default=120, help="tokens to sample at the end, 0 for none [120]")
     session.add_argument("--prompt", default="ROMEO:", help="prompt of the sample at the end [ROMEO:]")
     session.add_argument("--final-eval-windows", type=int, default=None,
-                         help="validation windows for the final loss [all of the validation split]")
+                         help="validation windows for the final loss [all of the validation split; with --data, "
+                              f"{own_data.FINAL_EVAL_WINDOWS} spread over it]")
     args = parser.parse_args(argv)
     if args.minutes is not None and not (args.minutes > 0 and math.isfinite(args.minutes * 60)):  # NaN, inf, 1e308
         parser.error(f"--minutes must be a finite number > 0, got {args.minutes}")
+    if args.threads is not None and args.threads > 4 * (os.cpu_count() or 1):
+        parser.error(f"--threads must be at most 4 x this machine's {os.cpu_count()} CPUs, got {args.threads}")
     for flag, low in [("--checkpoint-interval", 1), ("--threads", 1), ("--sample-tokens", 0),
                       ("--final-eval-windows", 1)]:
         value = getattr(args, flag[2:].replace("-", "_"))
@@ -151,6 +165,8 @@ def _new_configs(args) -> tuple[GPTConfig, TrainConfig]:
     steps = options.get("steps", TRAIN_DEFAULTS["steps"])
     if "warmup_steps" not in options and is_int(steps) and steps > 0:
         options["warmup_steps"] = min(TRAIN_DEFAULTS["warmup_steps"], steps)  # a short run warms up for its length
+    if args.init is not None:  # the model's sizes are the pretrained model's (gpt2lib/training/own_data.py)
+        return own_data.init_config(args.init, _given(args, MODEL_OPTIONS)), TrainConfig(**options)
     return GPTConfig(**{**MODEL_OVERRIDES, **_given(args, MODEL_OPTIONS)}), TrainConfig(**options)
 
 
@@ -189,7 +205,7 @@ def _check_session(args) -> None:
 def _new_trainer(args, train_data, val_data, ctx: Distributed) -> Trainer:
     cfg, tcfg = _new_configs(args)
     torch.manual_seed(tcfg.seed)  # the initial weights, and then the dropout masks, follow from the seed
-    model = GPTModel(cfg).to(ctx.device)
+    model = own_data.init_model(args.init, cfg, ctx.device) if args.init else GPTModel(cfg).to(ctx.device)
     if ctx.rank > 0:
         torch.manual_seed(tcfg.seed + ctx.rank)  # other processes draw other dropout masks
     return Trainer(model, tcfg, train_data, val_data, ctx)
@@ -209,11 +225,11 @@ def _resumed_trainer(args, checkpoint: Path, train_data, val_data, ctx: Distribu
 
 
 def _space_needed(args) -> int:
-    """Bytes the run's files take: the next checkpoint is as large as the saved one, the export about a third of
-    it; a new run's are estimated from its configs."""
+    """Bytes free space must hold for the run's files: for a resumed run, the next checkpoint beside the saved one
+    (as large), and the export (about a third of it) beside an old export; a new run's are estimated from its configs."""
     checkpoint = Path(args.out) / "checkpoint.pt"
     if args.resume != "no" and checkpoint.is_file():
-        return checkpoint.stat().st_size * 4 // 3
+        return checkpoint.stat().st_size * 5 // 3
     return run_files_bytes(_new_configs(args)[0])
 
 
@@ -256,7 +272,7 @@ def _stopped_at_once(args) -> str:
             f"only when complete). Continue with: python -m gpt2lib.train --out {args.out} --resume")
 
 
-def _save_plot(trainer: Trainer, path: Path) -> None:
+def _save_plot(trainer: Trainer, path: Path, data: str) -> None:
     try:
         from matplotlib.figure import Figure  # optional: matplotlib is not a dependency of gpt2lib
     except ModuleNotFoundError:
@@ -264,7 +280,7 @@ def _save_plot(trainer: Trainer, path: Path) -> None:
     figure = Figure(figsize=(8, 5))
     ax = figure.subplots()
     plot_history(trainer.history, ax)
-    ax.set_title(f"{trainer.model.cfg.n_layers} layers, width {trainer.model.cfg.emb_dim}: loss on tiny Shakespeare")
+    ax.set_title(f"{trainer.model.cfg.n_layers} layers, width {trainer.model.cfg.emb_dim}: loss on {data}")
     figure.tight_layout()
     atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=100))
 
@@ -276,12 +292,15 @@ def main(argv=None) -> int:
         raise SystemExit("error: the run ends by exporting the model to Hugging Face's format, which needs "
                          "safetensors: pip install 'gpt2lib[hf]'")
     _check_session(args)
+    own_data.check_data(args.data)  # before any work: exists, text or shards, not empty, UTF-8
+    own_data.check_init(args.init)  # its config, and weights that are here or downloadable
     if args.resume != "yes":  # a new run (or, with auto, perhaps one): its options are checked before any work
         try:
             cfg, tcfg = _new_configs(args)
         except (TypeError, ValueError) as error:
             raise SystemExit(f"error: {error}") from error
         _check_memory(args, cfg, tcfg)
+        own_data.check_fit(args, cfg)  # the data's vocabulary and size against the model
     try:
         ctx = setup(args.device)  # under torchrun: join the other processes
     except (RuntimeError, ValueError) as error:
@@ -318,7 +337,10 @@ def _run(args, ctx: Distributed, folder: RunFolder | None) -> int:
     checkpoint = out / "checkpoint.pt"
     if folder is not None and folder.note:
         say(folder.note)
-    train_data, val_data = train_val_split(tokenize(load_corpus()))
+    if args.data is None:
+        train_data, val_data = train_val_split(tokenize(load_corpus()))
+    else:
+        train_data, val_data = own_data.load_data(args, progress=ctx.is_main and not args.no_progress)
     if ctx.is_main:
         _remove_unfinished_writes(out, say)
     resume = args.resume == "yes" or (args.resume == "auto" and checkpoint.is_file())
@@ -331,6 +353,10 @@ def _run(args, ctx: Distributed, folder: RunFolder | None) -> int:
             trainer = _new_trainer(args, train_data, val_data, ctx)
         except (TypeError, ValueError) as error:
             raise SystemExit(f"error: {error}") from error
+    if resume and trainer.step >= trainer.tcfg.steps and (out / "summary.json").is_file() and (out / "model").is_dir():
+        say(f"the run in {out} is finished (step {trainer.step} of {trainer.tcfg.steps}) and its files are complete: "
+            "nothing to do, nothing changed")  # its summary keeps the figures of the sessions that trained
+        return 0
     cfg, tcfg = trainer.model.cfg, trainer.tcfg
     say(f"model: {cfg.n_layers} layers, width {cfg.emb_dim}, {cfg.n_heads} heads, context {cfg.context_length}, "
         f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters")
@@ -381,16 +407,23 @@ def _run(args, ctx: Distributed, folder: RunFolder | None) -> int:
 def _report(args, trainer, finished, session, out, val_data) -> int:
     print(f"reached step {trainer.step} of {trainer.tcfg.steps}; this session trained {session['session_steps']} steps "
           f"in {session['session_seconds'] / 60:.1f} minutes, {session['tokens_per_s']:,.0f} tokens/s (evaluations included)")
-    val_loss = evaluate(trainer.model, val_data, trainer.model.cfg.context_length, args.final_eval_windows,
+    windows = own_data.final_eval_windows(args)  # with --data, a sample of its validation split by default
+    val_loss = evaluate(trainer.model, val_data, trainer.model.cfg.context_length, windows,
                         dtype=trainer.dtype)
-    where = "the whole validation split" if args.final_eval_windows is None else f"{args.final_eval_windows} windows"
+    where = "the whole validation split" if windows is None else f"{windows} windows"
     print(f"validation loss on {where}: {val_loss:.3f}")
+    if not math.isfinite(val_loss):  # every training loss was finite, but the weights grew until the logits overflow
+        raise SystemExit(f"error: the training diverged: the validation loss at step {trainer.step} is {val_loss}. "
+                         f"The model was not exported; {out / 'checkpoint.pt'} holds the diverged weights. Lower the "
+                         "learning rate (--lr) or the weight decay, or clip gradients harder (--grad-clip), and train "
+                         "again in a new --out")
     export_hf(trainer.model, out / "model")
-    _save_plot(trainer, out / "loss.png")
+    _save_plot(trainer, out / "loss.png", own_data.data_name(args))
     text = sample(trainer.model, args.prompt, args.sample_tokens) if args.sample_tokens > 0 else ""
     summary = {"finished": finished, "step": trainer.step, "steps": trainer.tcfg.steps, **session,
                "val_loss": val_loss, "model_config": asdict(trainer.model.cfg),
-               "train_config": asdict(trainer.tcfg), "sample_prompt": args.prompt, "sample": text}
+               "train_config": asdict(trainer.tcfg), "data": args.data, "init": args.init,
+               "sample_prompt": args.prompt, "sample": text}
     atomic_write(out / "summary.json", lambda file: file.write((json.dumps(summary, indent=2) + "\n").encode()))
     print(f"wrote {out / 'checkpoint.pt'}, {out / 'model'} (Hugging Face format), {out / 'loss.png'}")
     if text:

@@ -98,7 +98,9 @@ def unfinished_writes(out) -> list[Path]:
 def _wrong_kind(out: Path) -> list[str]:
     """What stands where the run writes and cannot be replaced: a folder named like a file of the run, a file
     named model."""
-    wrong = [f"{name} (a folder)" for name in RUN_FILES if (out / name).is_dir()]
+    links = [f"{name} (a symbolic link to {os.readlink(out / name)})" for name in ("model", LOCK_NAME, *RUN_FILES)
+             if (out / name).is_symlink()]  # writing through one would change files outside --out
+    wrong = links + [f"{name} (a folder)" for name in RUN_FILES if (out / name).is_dir()]
     if (out / "model").exists() and not (out / "model").is_dir():
         wrong.append("model (a file; the export is a folder)")
     return wrong
@@ -133,8 +135,21 @@ class RunFolder:
         """Check out (see the module's docstring) and lock it; need is the bytes a checkpoint and the export take.
         Raises RunFolderError, having changed nothing, if the run may not use out."""
         out = Path(out)
+        try:
+            return cls._claim(out, need, overwrite)
+        except OSError as error:  # e.g. a name too long for the file system, found while looking at out
+            raise RunFolderError(f"--out {out} cannot be used: {error.strerror or error}") from None
+
+    @classmethod
+    def _claim(cls, out: Path, need: int, overwrite: bool) -> "RunFolder":
+        if out.is_symlink() and not out.exists():
+            raise RunFolderError(f"--out {out} is a symbolic link to {os.readlink(out)}, which does not exist")
         if out.exists() and not out.is_dir():
             raise RunFolderError(f"--out {out} is a file, not a folder: choose a folder for the run's files")
+        longest = len(os.fsencode(out.absolute())) + len("/model/.model.safetensors.12345678.tmp")
+        if longest >= _path_max(out):
+            raise RunFolderError(f"--out {out} is too long a path: the run's files inside it would have paths of "
+                                 f"{longest} bytes, and this system allows {_path_max(out) - 1}")
         folder = cls(out, [path for path in (out, *out.parents) if not path.exists()])
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -173,8 +188,11 @@ class RunFolder:
             os.close(self.fd)
             self.fd = None
         for folder in self.created:
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+            try:
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+            except OSError:  # a name the file system refused: it was never created
+                pass
 
     def __enter__(self) -> "RunFolder":
         return self
@@ -194,7 +212,7 @@ def _lock(out: Path) -> tuple[int | None, str | None]:
     path = out / LOCK_NAME
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), file_mode())
         except OSError as error:
             raise RunFolderError(f"--out {out} is not writable: {error.strerror} (the run writes its files "
                                  "there)") from None
@@ -220,6 +238,15 @@ def _lock(out: Path) -> tuple[int | None, str | None]:
     taken_over = None if holder is None else (f"took over the lock of a run that ended without releasing it "
                                               f"({_describe(holder)}: killed or crashed)")
     return fd, taken_over
+
+
+def _path_max(out: Path) -> int:
+    """The longest path the file system of out's nearest existing folder takes, in bytes (4096 on Linux)."""
+    existing = next((path for path in (out, *out.parents) if path.exists()), Path("."))
+    try:
+        return os.pathconf(existing, "PC_PATH_MAX")
+    except (AttributeError, ValueError, OSError):  # Windows has no pathconf
+        return 260
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -9,8 +9,9 @@
 
 `open_shards` checks meta.json against the files' sizes (no pass over the tokens) and returns the two splits as
 `TokenShards`: one long 1-D sequence of token ids whose pieces stay on disk. Indexing it with a tensor of
-positions reads just those tokens, so training needs the same memory whatever the corpus's size: the operating
-system keeps the pages read so far in its file cache, and drops them when it needs the memory.
+positions maps the shards it needs into memory (numpy.memmap), copies just those tokens, and unmaps them, so
+training needs the same memory whatever the corpus's size and however many windows it reads: the operating system
+keeps the pages read in its file cache, outside the process, and drops them when it needs the memory.
 
 The shards are consecutive pieces of one token stream, so a training window may run from the end of one shard
 into the next, just as it may run across the <|endoftext|> between two documents.
@@ -45,26 +46,30 @@ def shard_name(split: str, index: int) -> str:
 
 
 class TokenShards:
-    """Token ids kept in uint16 pieces (memory-mapped shard files, or arrays), seen as one 1-D sequence.
+    """Token ids kept in uint16 pieces (shard files, or arrays in memory), seen as one 1-D sequence.
 
     len(tokens) is the number of tokens, and tokens[positions], for an integer tensor of positions of any shape,
     is an int64 tensor of the same shape: all that the windows of training and evaluation need (windows_at).
-    The largest id is known without a pass over the data (max_id), so that the data checks stay cheap.
+    A piece that is a shard file is mapped into memory for each read, and unmapped after it: the pages a read
+    touched then leave the process (they stay in the kernel's file cache), so its memory does not grow with the
+    number of windows read, as it would if every shard stayed mapped (nanoGPT maps its data anew for each batch,
+    for the same reason). The largest id is known without a pass over the data (max_id): the data checks stay cheap.
     """
 
-    def __init__(self, parts: list[np.ndarray], max_id: int, source: str, vocab_size: int = VOCAB_SIZE):
-        self.parts = parts  # 1-D uint16 arrays (np.memmap for shard files), in order
-        self.ends = np.cumsum([len(part) for part in parts], dtype=np.int64)  # (n_parts,) where each part ends
-        self.starts = self.ends - [len(part) for part in parts]  # (n_parts,) where each part begins
+    def __init__(self, parts: list, max_id: int, source: str, vocab_size: int = VOCAB_SIZE):
+        self.parts = parts  # 1-D uint16 arrays, or the Paths of shard files, in order
+        lengths = [part.stat().st_size // DTYPE.itemsize if isinstance(part, Path) else len(part) for part in parts]
+        self.ends = np.cumsum(lengths, dtype=np.int64)  # (n_parts,) where each part ends
+        self.starts = self.ends - lengths  # (n_parts,) where each part begins
         self.max_id, self.source, self.vocab_size = max_id, source, vocab_size
 
     def __len__(self) -> int:
         return int(self.ends[-1]) if len(self.ends) else 0
 
     @property
-    def memory_mapped(self) -> bool:
-        """Whether every piece is a file read by memory map (True for prepared shards, False for text in memory)."""
-        return bool(self.parts) and all(isinstance(part, np.memmap) for part in self.parts)
+    def on_disk(self) -> bool:
+        """Whether every piece is a shard file read by memory map (True for prepared shards, False for text)."""
+        return bool(self.parts) and all(isinstance(part, Path) for part in self.parts)
 
     def __getitem__(self, positions: torch.Tensor) -> torch.Tensor:
         """The token ids at positions (an integer tensor of any shape), as an int64 tensor of the same shape."""
@@ -77,8 +82,15 @@ class TokenShards:
         ids = np.empty(flat.shape, dtype=np.int64)  # (N,)
         for part in np.unique(part_of):
             here = part_of == part
-            ids[here] = self.parts[part][flat[here] - self.starts[part]]  # reads only these tokens' pages
+            ids[here] = self._read(part, flat[here] - self.starts[part])
         return torch.from_numpy(ids).view(positions.shape)
+
+    def _read(self, part: int, offsets: np.ndarray) -> np.ndarray:
+        """The tokens at offsets of one piece; a shard file is mapped for this read only."""
+        piece = self.parts[part]
+        if isinstance(piece, Path):
+            piece = np.memmap(piece, dtype=DTYPE, mode="r")  # unmapped when it goes, at the end of this call
+        return piece[offsets]  # fancy indexing copies: reads only these tokens' pages
 
     def check(self, name: str, min_length: int, vocab_size: int | None) -> None:
         """check_token_data for token shards: enough tokens, and ids inside the vocabulary (from max_id, no pass)."""
@@ -91,7 +103,7 @@ class TokenShards:
                              f"(0..{vocab_size - 1})")
 
     def __repr__(self) -> str:
-        kind = "memory-mapped" if self.memory_mapped else "in memory"
+        kind = "shard files, read by memory map" if self.on_disk else "in memory"
         return f"TokenShards({len(self):,} tokens in {len(self.parts)} pieces, {kind}, {self.source})"
 
 
@@ -105,6 +117,9 @@ def read_meta(directory) -> dict:
     No token is read: each file's size must be 2 bytes a token, and the largest ids are meta.json's."""
     directory = Path(directory)
     path = directory / META_NAME
+    if not directory.is_dir():
+        _fail(directory, "does not exist or is not a folder: token shards are a folder that python -m gpt2lib.prepare "
+                         "wrote")
     if not path.is_file():
         _fail(directory, f"holds no {META_NAME}, so it is not a finished preparation (python -m gpt2lib.prepare "
                          f"writes {META_NAME} last; prepare the corpus again into an empty folder)")
@@ -162,7 +177,7 @@ def open_shards(directory) -> tuple[TokenShards, TokenShards]:
     splits = []
     for split in SPLITS:
         entries = meta["shards"][split]
-        parts = [np.memmap(directory / entry["file"], dtype=DTYPE, mode="r") for entry in entries]
+        parts = [directory / entry["file"] for entry in entries]  # mapped at each read (TokenShards._read)
         max_id = max(entry["max_id"] for entry in entries)
         splits.append(TokenShards(parts, max_id, f"the {split} shards of {directory}", meta["vocab_size"]))
     return splits[0], splits[1]

@@ -26,10 +26,11 @@ def parameter_count(cfg, tie_weights: bool = True) -> int:
 
 
 def run_files_bytes(cfg) -> int:
-    """The disk space of a run's files: the checkpoint (weights and AdamW's two moments, 3x the float32
-    weights, plus the random states and history), the Hugging Face export (the weights again), a plot."""
+    """The disk space a run's files take at their largest: the checkpoint (weights and AdamW's two moments, 3x the
+    float32 weights, plus the random states and history) twice, since a save writes the new one beside the old one
+    before it replaces it, the Hugging Face export (the weights again), and a plot."""
     weights = parameter_count(cfg) * FLOAT32
-    return 3 * weights + weights + MEGABYTE
+    return 2 * 3 * weights + weights + MEGABYTE
 
 
 def training_memory(cfg, batch_size: int) -> dict[str, int]:

@@ -56,9 +56,11 @@ def evaluate(model: nn.Module, data: torch.Tensor, context_length: int, max_wind
     """Mean loss over non-overlapping windows of data (at most max_windows, spread evenly), in eval mode."""
     check_evaluate_args(model, data, context_length, max_windows, batch_size)  # gpt2lib/training/validation.py
     n = (len(data) - 1) // context_length  # windows that fit, each with its shifted targets
-    starts = torch.arange(n) * context_length
     if max_windows is not None and n > max_windows:
-        starts = starts[torch.linspace(0, n - 1, max_windows).long()]
+        picked = torch.linspace(0, n - 1, max_windows).long()  # max_windows windows, spread evenly
+    else:
+        picked = torch.arange(n)  # every window (never a tensor of all n when max_windows is smaller)
+    starts = picked * context_length  # where each window begins
     was_training, device = model.training, model.tok_emb.weight.device
     model.eval()  # no dropout
     total = 0.0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from gpt2lib.training.shards import TokenShards
 from gpt2lib.validation import as_python_numbers, check_gpt_model, is_int, is_real
 
 PRECISIONS = ("auto", "bfloat16", "float32")
@@ -29,8 +30,8 @@ def check_finite_loss(loss: float, step: int, lr: float) -> None:
     if not math.isfinite(loss):
         raise TrainingDivergedError(
             f"the training diverged: the loss of step {step + 1} is {loss} at learning rate {lr:.3g}. Nothing was "
-            "saved after it; the last checkpoint saved before it is kept. Lower the learning rate (TrainConfig.lr, "
-            "--lr), or raise warmup_steps, and train again")
+            "saved after it; the last checkpoint saved before it, if there is one, is kept. Lower the learning rate "
+            "(TrainConfig.lr, --lr) or the weight decay, or raise warmup_steps, and train again")
 
 
 def check_positive_int(value, name: str) -> None:
@@ -59,7 +60,10 @@ def check_text(text) -> None:
 
 
 def check_token_data(data, name: str = "data", min_length: int = 2, vocab_size: int | None = None) -> None:
-    """Refuse anything but a 1-D tensor of token ids with at least min_length tokens."""
+    """Refuse anything but a 1-D tensor of token ids (or TokenShards) with at least min_length tokens."""
+    if isinstance(data, TokenShards):  # uint16 shards (training/shards.py): checked from their recorded largest id
+        data.check(name, min_length, vocab_size)
+        return
     if not isinstance(data, torch.Tensor):
         raise TypeError(f"{name} must be a 1-D torch.Tensor of token ids, got {type(data).__name__}")
     if data.dtype not in (torch.long, torch.int32):
