@@ -97,7 +97,8 @@ def check_flag(value, name: str) -> None:
 
 
 def check_device(device, name: str = "device") -> torch.device:
-    """The torch.device for device, refused if it cannot hold weights here (unknown, meta, CUDA without a GPU)."""
+    """The torch.device for device, refused if it cannot hold weights here (unknown, meta, a type gpt2lib does not
+    support, a device number that does not exist, CUDA without a GPU)."""
     if device is None:
         raise ValueError(f"{name} must be a device such as 'cpu' or 'cuda', got None")
     try:
@@ -106,6 +107,12 @@ def check_device(device, name: str = "device") -> torch.device:
         raise ValueError(f"{name} must be a device such as 'cpu' or 'cuda', got {device!r}") from error
     if device.type == "meta":
         raise ValueError(f"{name} 'meta' holds shapes but no values; choose a device such as 'cpu' or 'cuda'")
+    if device.type not in ("cpu", "cuda", "mps"):  # torch knows more (xla, xpu, hpu...); gpt2lib runs on these three
+        raise ValueError(f"{name} {str(device)!r} is not a device gpt2lib supports: use 'cpu', 'cuda' or 'cuda:N' "
+                         "(an NVIDIA GPU), or 'mps' (Apple's GPU)")
+    if device.type in ("cpu", "mps") and device.index not in (None, 0):
+        raise ValueError(f"{name} {str(device)!r} does not exist: there is one {device.type} device, "
+                         f"{device.type!r} (or '{device.type}:0')")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{name} {str(device)!r} asks for CUDA, but no CUDA GPU is available here; use 'cpu'")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():

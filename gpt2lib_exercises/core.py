@@ -7,20 +7,26 @@ hint instead of a traceback from deep inside torch.
 
 Every check is decorated with `self_check`, and calls the learner's code through `attempt` (or `attempt_without`,
 for exercises that forbid some calls). Together they leave the learner's session as they found it (guard.py):
-- torch's global settings (grad mode, default dtype and device, threads, ...) and functions are put back after
-  every call; a function that changed one fails with a hint that says what it changed;
-- torch's random state is put back after every check (drawing random numbers is no mistake: building a layer does);
+- torch's global settings (grad mode, default dtype and device, threads, backend switches, global module hooks, ...),
+  Python's (working directory, recursion limit, warning filters, Ctrl+C handler), and torch's functions and
+  Tensor/Module methods are put back after every call; a function that changed one fails with a hint that says
+  what it changed;
+- the random states of torch, Python and NumPy are put back after every check (drawing random numbers is no
+  mistake: building a layer does);
 - the inputs a call gets must come back unchanged (unless the check marks one `Mutable`), so that a function that
   changes them cannot change the reference either; checks compute their reference before the call all the same;
 - the learner's calls share a time limit (GPT2LIB_EXERCISE_TIME_LIMIT seconds, 20 by default, or
-  `check(answer, time_limit=...)`): a function that never returns is stopped, with a hint;
-- whatever escapes (a crash, an answer that cannot even be compared) becomes a hint, never a bare traceback.
+  `check(answer, time_limit=...)`): a function that never returns is stopped, with a hint, and one that swallowed
+  the stop and returned late fails with the same hint;
+- whatever escapes (a crash, sys.exit(), an answer that cannot even be compared) becomes a hint, never a bare
+  traceback; only KeyboardInterrupt (the learner's Ctrl+C) goes through.
 """
 
 import contextlib
 import contextvars
 import dataclasses
 import functools
+import inspect
 import math
 import numbers
 import os
@@ -60,11 +66,20 @@ _SESSION: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("gpt2
 
 def self_check(check):
     """The wrapper every check goes through: check(answer, time_limit=None) runs with its own session (the time
-    budget of the learner's calls), with torch's random state forked, and with torch's global settings and
-    functions put back afterwards. Whatever escapes the check becomes an ExerciseError with a hint. The
-    confirmation ("✓ ...: correct") is printed only once nothing is left to complain about."""
+    budget of the learner's calls), with the random states of torch, Python and NumPy forked, and with the global
+    settings and functions of guard.py put back afterwards. Whatever escapes the check becomes an ExerciseError with a hint. The
+    confirmation ("✓ ...: correct") is printed only once nothing is left to complain about.
+
+    A check whose answer is named like a class (`LayerCache`, `layer_norm_class`) takes a class; any other takes a
+    function, and a class passed to it (nn.CrossEntropyLoss for cross_entropy) gets a hint at once."""
+    takes_class = _takes_class(check)
+
     @functools.wraps(check)
     def wrapped(answer, *args, time_limit: float | None = None, **kwargs):
+        if isinstance(answer, type) and not takes_class:
+            raise ExerciseError(f"{check.__name__.removeprefix('check_')}: you passed the class {answer.__name__} "
+                                "where this check expects a function: pass the function you wrote, by its name "
+                                "and without parentheses")
         session = _Session(check.__name__.removeprefix("check_"), guard.time_limit_seconds(time_limit))
         token = _SESSION.set(session)
         learners = guard.Settings()  # the learner's session as it is, put back silently at the end
@@ -76,7 +91,7 @@ def self_check(check):
                 check(answer, *args, **kwargs)
         except ExerciseError as error:
             failure = error
-        except Exception as error:
+        except (Exception, SystemExit, GeneratorExit) as error:
             failure = ExerciseError(f"{session.name}: {_explain(error, 'the check could not use your answer')}")
             failure.__cause__ = error
         finally:
@@ -93,6 +108,12 @@ def self_check(check):
     return wrapped
 
 
+def _takes_class(check) -> bool:
+    """Whether check's answer (its first parameter) is a class: named LikeThis or like_this_class."""
+    name = next(iter(inspect.signature(check).parameters))
+    return name[:1].isupper() or name.endswith("_class")
+
+
 def _session(exercise: str) -> _Session:
     """The running check's session, or a fresh one for a call made outside any check."""
     session = _SESSION.get()
@@ -107,13 +128,29 @@ _FORGOT_SUPER = re.compile(r"Module\.__init__\(\) call|has no attribute '_(param
                            r"|non_persistent_buffers_set|is_full_backward_hook|compiled_call_impl)'")
 
 
-def _explain(error: Exception, prefix: str) -> str:
+_ENDS_THE_PROGRAM = {
+    SystemExit: "sys.exit() and exit() end the whole program: return your answer instead",
+    GeneratorExit: "it is how Python closes a generator: raise an ordinary exception, such as ValueError, instead",
+}
+
+
+def _explain(error: BaseException, prefix: str) -> str:
     """The hint for an exception: prefix plus the error, or what the error usually means."""
-    text = f"{type(error).__name__}: {error}"
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     if isinstance(error, AttributeError) and _FORGOT_SUPER.search(str(error)):
         return ("your class's __init__ must call super().__init__() first, before it assigns any layer or parameter: "
                 f"that is where nn.Module sets itself up ({text})")
+    if type(error) in _ENDS_THE_PROGRAM:
+        return f"{prefix}: {text} ({_ENDS_THE_PROGRAM[type(error)]})"
     return f"{prefix}: {text}"
+
+
+def _out_of_time(session: _Session) -> str:
+    """The hint of a check whose calls ran past its time limit."""
+    alone = "" if session.calls == 1 else " (the time this check allows all its calls together)"
+    return (f"your function did not return within {session.limit:g} s{alone}, so the check stopped it. Look for a "
+            "loop that never ends (a `while` whose condition stays true) or for far more work than the exercise "
+            f"needs. (The limit can be changed with {guard.TIME_LIMIT_VARIABLE}.)")
 
 
 def attempt(exercise: str, function, *args, **kwargs):
@@ -143,20 +180,19 @@ def _call(exercise: str, forbidden: "Forbidden | None", function, args: tuple, k
             with guard.time_limit(max(session.limit - session.used, 1e-3)) as clock:
                 result = function(*args, **kwargs)
         except guard.OutOfTime:
-            alone = "" if session.calls == 1 else " (the time this check allows all its calls together)"
-            failure = (f"your function did not return within {session.limit:g} s{alone}, so the check stopped it. "
-                       "Look for a loop that never ends (a `while` whose condition stays true) or for far more work "
-                       f"than the exercise needs. (The limit can be changed with {guard.TIME_LIMIT_VARIABLE}.)")
+            failure = _out_of_time(session)
         except NotImplementedError:
             failure = ("not done yet. Replace `raise NotImplementedError()` in your function with your code, run "
                        "that cell, then run this check again.")
         except ExerciseError as error:  # raised by one of the check's own parts that the learner's code called
             failure, cause = str(error).removeprefix(f"{exercise}: "), error.__cause__
-        except Exception as error:
+        except (Exception, SystemExit, GeneratorExit) as error:  # not KeyboardInterrupt: the learner pressed Ctrl+C
             failure, cause = _explain(error, "your code raised"), error
         finally:
             session.used += clock.elapsed
             changes = settings.restore()
+    if session.used > session.limit:  # it swallowed the stop (a bare `except:`) and went on: too late all the same
+        failure, cause = _out_of_time(session), None
     if recorder.calls:
         others = f"; it also calls {', '.join(recorder.calls[1:])}" if len(recorder.calls) > 1 else ""
         raise ExerciseError(f"{exercise}: write the steps yourself: your code calls {recorder.calls[0]}, and this "

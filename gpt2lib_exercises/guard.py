@@ -3,7 +3,9 @@
 A learner's function runs inside the learner's own Python session, so what it does there stays: a call to
 torch.set_grad_enabled(False) or torch.set_default_dtype(torch.float64) silently changes every later cell, an
 in-place operation changes the check's inputs, a loop that never ends hangs the notebook. This module
-- reads and puts back torch's global settings (`Settings`), and torch's functions in case one was replaced;
+- reads and puts back torch's global settings (`Settings`), Python's own (the working directory, the recursion
+  limit, the warning filters, the Ctrl+C handler), and torch's functions and Tensor/Module methods in case one was
+  replaced (`Functions`); the random states of torch, Python and NumPy (`forked_random_state`);
 - remembers the inputs a function is given and says which of them it changed (`InputWatch`);
 - stops a function that runs too long (`time_limit`).
 """
@@ -11,17 +13,22 @@ in-place operation changes the check's inputs, a loop that never ends hangs the 
 import contextlib
 import ctypes
 import dataclasses
+import functools
 import inspect
 import math
 import os
+import random
 import signal
+import sys
 import threading
 import time
+import warnings
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as nn_module
 
 TIME_LIMIT_VARIABLE = "GPT2LIB_EXERCISE_TIME_LIMIT"
 DEFAULT_TIME_LIMIT = 20.0  # seconds for all the calls of one check; nbgrader's autograder gives a cell 30 s
@@ -164,7 +171,138 @@ def _settings() -> list[Setting]:
     ]
 
 
-SETTINGS = _settings()
+# --- torch's backend switches and global hooks, and Python's own settings ----------------------------------------
+
+_LEAVE = "leave this setting to the notebook's setup"
+
+
+def _switch(label: str, path: str) -> Setting:
+    """A backend switch that is an attribute, such as torch.backends.mkldnn.enabled."""
+    *owner_path, attribute = path.split(".")
+    owner = functools.reduce(getattr, owner_path[1:], torch)  # torch.backends.mkldnn, ...
+    return Setting(f"{label} ({path})", lambda: getattr(owner, attribute),
+                   lambda value: setattr(owner, attribute, value), _LEAVE)
+
+
+def _attention_kernel(kind: str) -> Setting:
+    """One of scaled_dot_product_attention's kernels, switched by torch.backends.cuda.enable_<kind>_sdp."""
+    cuda = torch.backends.cuda
+    return Setting(f"the {kind} attention kernel (torch.backends.cuda.enable_{kind}_sdp)",
+                   getattr(cuda, f"{kind}_sdp_enabled"), getattr(cuda, f"enable_{kind}_sdp"),
+                   "choose kernels with a `with torch.nn.attention.sdpa_kernel(...):` block, which ends with the "
+                   "block", _ON_OFF.get)
+
+
+_GLOBAL_HOOKS = {  # nn.Module's hooks for every module (torch.nn.modules.module): the table, the function that adds
+    "_global_forward_hooks": "register_module_forward_hook",
+    "_global_forward_hooks_with_kwargs": "register_module_forward_hook",
+    "_global_forward_hooks_always_called": "register_module_forward_hook",
+    "_global_forward_pre_hooks": "register_module_forward_pre_hook",
+    "_global_backward_hooks": "register_module_full_backward_hook",
+    "_global_is_full_backward_hook": "register_module_full_backward_hook",  # a flag, not a table
+    "_global_backward_pre_hooks": "register_module_full_backward_pre_hook",
+    "_global_buffer_registration_hooks": "register_module_buffer_registration_hook",
+    "_global_module_registration_hooks": "register_module_module_registration_hook",
+    "_global_parameter_registration_hooks": "register_module_parameter_registration_hook",
+}
+
+
+def _global_hooks() -> tuple:
+    tables = [getattr(nn_module, name) for name in _GLOBAL_HOOKS]
+    return tuple(tuple(table.items()) if isinstance(table, dict) else table for table in tables)
+
+
+def _set_global_hooks(state: tuple) -> None:
+    for name, saved in zip(_GLOBAL_HOOKS, state):
+        table = getattr(nn_module, name)
+        if isinstance(table, dict):
+            table.clear()
+            table.update(saved)
+        else:
+            setattr(nn_module, name, saved)
+
+
+def _hooks_added(before: tuple, now: tuple) -> str:
+    functions = dict.fromkeys(function for function, old, new in zip(_GLOBAL_HOOKS.values(), before, now)
+                              if old != new)
+    return (f"registered a hook on every module ({', '.join('torch.nn.modules.module.' + f for f in functions)}), "
+            "which stayed after your function returned")
+
+
+def _working_directory() -> str | None:
+    try:
+        return os.getcwd()
+    except FileNotFoundError:  # the directory was deleted
+        return None
+
+
+def _set_working_directory(path: str | None) -> None:
+    if path is not None:
+        os.chdir(path)
+
+
+class _WarningFilters:
+    """Python's warning filters at one moment. Two are equal when their filters for Python's own warning categories
+    (Warning, UserWarning, DeprecationWarning, ...) are: a library that a call imports for the first time may add a
+    filter for a category of its own (sympy does, and torch imports it lazily), which is no one's mistake. Putting
+    them back keeps such a filter."""
+
+    def __init__(self):
+        self.filters = tuple(warnings.filters)
+
+    def _pythons(self) -> list:
+        return [entry for entry in self.filters if _is_pythons(entry)]
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _WarningFilters) and self._pythons() == other._pythons()
+
+    def restore(self) -> None:
+        added = [entry for entry in warnings.filters if entry not in self.filters and not _is_pythons(entry)]
+        warnings.filters = added + list(self.filters)  # as warnings.catch_warnings puts them back
+        warnings._filters_mutated()  # Python's cache of which warnings were already shown
+
+
+def _is_pythons(entry: tuple) -> bool:
+    """A filter (action, message, category, module, lineno) for one of Python's own warning categories."""
+    return entry[2].__module__ == "builtins"
+
+
+def _signal_handler(signum: signal.Signals) -> Setting:
+    def set_handler(handler) -> None:
+        if handler is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signum, handler)  # (None: a handler set outside Python, which Python cannot put back)
+    return Setting(f"the {signum.name} handler (signal.signal({signum.name}, ...))",
+                   lambda: signal.getsignal(signum), set_handler,
+                   "leave signal handlers to the notebook: without its own, the notebook's stop button (Ctrl+C) "
+                   "no longer interrupts a cell", describe=lambda before, now: f"replaced the {signum.name} handler")
+
+
+def _process_settings() -> list[Setting]:
+    """torch's backend switches and global module hooks, and Python's settings that a function can change."""
+    return [
+        _switch("oneDNN (MKL-DNN) kernels", "torch.backends.mkldnn.enabled"),
+        _switch("cuDNN", "torch.backends.cudnn.enabled"),
+        _switch("cuDNN's benchmark mode", "torch.backends.cudnn.benchmark"),
+        _switch("cuDNN's deterministic mode", "torch.backends.cudnn.deterministic"),
+        _switch("TF32 in cuDNN", "torch.backends.cudnn.allow_tf32"),
+        _switch("TF32 in CUDA matrix products", "torch.backends.cuda.matmul.allow_tf32"),
+        *[_attention_kernel(kind) for kind in ("flash", "mem_efficient", "math", "cudnn")],
+        Setting("global module hooks", _global_hooks, _set_global_hooks,
+                "register a hook on your own module (module.register_forward_hook) and remove it with the handle "
+                "it returns", describe=_hooks_added),
+        Setting("the working directory (os.chdir)", _working_directory, _set_working_directory,
+                "give files their full path instead, e.g. os.path.join(folder, name)"),
+        Setting("Python's recursion limit (sys.setrecursionlimit)", sys.getrecursionlimit, sys.setrecursionlimit,
+                _LEAVE),
+        Setting("Python's warning filters", _WarningFilters, _WarningFilters.restore,
+                "change them inside a `with warnings.catch_warnings():` block, which puts them back when it ends",
+                describe=lambda before, now: "changed which warnings Python shows or raises (warnings.simplefilter "
+                                             "or warnings.filterwarnings)"),
+        *[_signal_handler(signum) for signum in (signal.SIGINT, signal.SIGTERM)],
+    ]
+
+
+SETTINGS = _settings() + _process_settings()
 
 
 class Settings:
@@ -195,41 +333,66 @@ def use_defaults() -> None:
 
 @contextlib.contextmanager
 def forked_random_state():
-    """Whatever the block draws from or seeds, torch's random generators (CPU, and CUDA when in use) end as they
-    began. A function that builds layers draws random weights, which is fine: this is not a learner's mistake."""
+    """Whatever the block draws from or seeds, torch's random generators (CPU, and CUDA when in use), Python's
+    `random` and NumPy's global one end as they began. A function that builds layers draws random weights, which
+    is fine: this is not a learner's mistake."""
     cuda_was_on = torch.cuda.is_available() and torch.cuda.is_initialized()
     devices = list(range(torch.cuda.device_count())) if cuda_was_on else []
-    with torch.random.fork_rng(devices=devices):
-        yield
-    if not cuda_was_on and torch.cuda.is_available() and torch.cuda.is_initialized():
-        for generator in torch.cuda.default_generators:  # CUDA started inside: back to its state at the start
-            generator.manual_seed(generator.initial_seed())
+    numpy = sys.modules.get("numpy")  # only where the session uses it
+    python_state, numpy_state = random.getstate(), numpy.random.get_state() if numpy else None
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        random.setstate(python_state)
+        if numpy:
+            numpy.random.set_state(numpy_state)
+        if not cuda_was_on and torch.cuda.is_available() and torch.cuda.is_initialized():
+            for generator in torch.cuda.default_generators:  # CUDA started inside: back to its state at the start
+                generator.manual_seed(generator.initial_seed())
 
 
 # --- torch's functions, in case a learner's function replaces one -------------------------------------------------
 
-_NAMESPACES = {"torch": torch, "torch.nn.functional": F, "torch.nn": nn, "torch.Tensor": torch.Tensor,
-               "nn.Module": nn.Module, "math": math}
+_NAMESPACES = {"torch": torch, "torch.nn.functional": F, "torch.nn": nn, "math": math}
+_CLASSES = {"torch.Tensor": torch.Tensor, "nn.Parameter": nn.Parameter, "nn.Module": nn.Module,
+            **{f"nn.{cls.__name__}": cls for cls in (nn.Linear, nn.Embedding, nn.LayerNorm, nn.Dropout, nn.GELU,
+                                                      nn.Sequential, nn.ModuleList, nn.ModuleDict)}}
+_OWN_NAME = "give a function of your own a name of its own"
 
 
 class Functions:
-    """The objects torch's namespaces hold at one moment: a function that assigns torch.softmax = ... replaces
-    one for every later cell (and for the check itself). Torch's own changes are no one's mistake: new names (torch
-    adds some lazily) and wrapped functions (importing torch._dynamo wraps torch.manual_seed)."""
+    """The objects torch's namespaces and classes hold at one moment: a function that assigns torch.softmax = ...
+    or torch.Tensor.__add__ = ... replaces one for every later cell (and for the check itself). Torch's own changes
+    to its namespaces are no one's mistake: new names (torch adds some lazily) and wrapped functions (importing
+    torch._dynamo wraps torch.manual_seed). In a class, a new entry that hides an inherited method is a
+    replacement too (Tensor.__add__ comes from a base class written in C)."""
 
     def __init__(self):
-        self.values = {prefix: dict(vars(space)) for prefix, space in _NAMESPACES.items()}
+        spaces = {**_NAMESPACES, **_CLASSES}
+        self.values = {prefix: dict(vars(space)) for prefix, space in spaces.items()}
 
     def restore(self) -> list[str]:
         changes = []
-        for prefix, space in _NAMESPACES.items():
-            now = vars(space)
-            for key, before in self.values[prefix].items():
+        for prefix, space in {**_NAMESPACES, **_CLASSES}.items():
+            before_all, now = self.values[prefix], vars(space)
+            for key, before in before_all.items():
                 value = now.get(key, _MISSING)
                 if value is not before and not _wraps(value, before):
                     setattr(space, key, before)
-                    changes.append(f"replaced {prefix}.{key} (give a function of your own a name of its own)")
+                    changes.append(f"replaced {prefix}.{key} ({_OWN_NAME})")
+            if prefix in _CLASSES:
+                for key in [key for key in now if key not in before_all and _inherited(space, key)]:
+                    delattr(space, key)
+                    changes.append(f"replaced {prefix}.{key} ({_OWN_NAME})")
         return changes
+
+
+def _inherited(cls: type, name: str) -> bool:
+    """cls inherits name from a base class (Tensor.__add__ from torch._C.TensorBase). Only then is a new entry in
+    its __dict__ a replacement: a new name is a new method, as libraries add some (transformers adds one to
+    nn.Module)."""
+    return any(name in vars(base) for base in cls.__mro__[1:])
 
 
 def _wraps(value, original) -> bool:
@@ -376,16 +539,23 @@ class Clock:
     elapsed = 0.0
 
 
+REPEAT = 0.2  # seconds between the stops that follow the first, in case the function swallowed one
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float):
     """Raise OutOfTime inside the block once it has run for seconds; the block's time goes to the yielded Clock.
 
     In the main thread (a notebook's kernel, nbgrader, pytest) a timer signal (SIGALRM) interrupts the block, even
-    inside time.sleep or a blocking call, and again every 0.2 s in case a bare `except:` swallowed it. Elsewhere
-    (another thread, or Windows, which has no SIGALRM) a watchdog thread raises the exception in the block's thread
-    (PyThreadState_SetAsyncExc): that stops Python code at once, but a blocking call (time.sleep) only when it
-    returns, and (on Python 3.11) not a loop that makes no calls while a profile hook is set, as the checks that
-    forbid gpt2lib's own functions set one. A single long torch operation always finishes before the exception."""
+    inside time.sleep or a blocking call. Elsewhere (another thread, or Windows, which has no SIGALRM) a watchdog
+    thread raises the exception in the block's thread (PyThreadState_SetAsyncExc): that stops Python code at once,
+    but a blocking call (time.sleep) only when it returns, and (on Python 3.11) not a loop that makes no calls while
+    a profile hook is set, as the checks that forbid gpt2lib's own functions set one. A single long torch operation
+    always finishes before the exception.
+
+    Both raise it again every REPEAT s until the block ends, in case a bare `except:` swallowed it. A function that
+    swallows every one of them, in a loop, is beyond any limit: it returns when it wants to. The caller then sees
+    from the Clock that the block ran past its time (core.py fails the check all the same)."""
     clock, started = Clock(), time.perf_counter()
     use_signal = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     stop = _no_limit if math.isinf(seconds) else _alarm if use_signal else _watchdog
@@ -408,7 +578,7 @@ def _raise_out_of_time(signum, frame):
 @contextlib.contextmanager
 def _alarm(seconds: float):
     previous_handler = signal.signal(signal.SIGALRM, _raise_out_of_time)
-    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds, 0.2)
+    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT)
     started = time.monotonic()
     try:
         yield
@@ -434,22 +604,22 @@ def _retrying(cleanup: Callable[[], None]) -> None:
 
 @contextlib.contextmanager
 def _watchdog(seconds: float):
-    thread_id, lock, state = threading.get_ident(), threading.Lock(), {"done": False}
+    thread_id, lock, done = threading.get_ident(), threading.Lock(), threading.Event()
 
-    def interrupt():
-        with lock:
-            if not state["done"]:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(OutOfTime))
+    def interrupt():  # after seconds, and again every REPEAT s, until the block ends
+        delay = seconds
+        while not done.wait(delay):
+            with lock:
+                if not done.is_set():
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(OutOfTime))
+            delay = REPEAT
 
-    timer = threading.Timer(seconds, interrupt)
-    timer.daemon = True
-    timer.start()
+    threading.Thread(target=interrupt, daemon=True).start()
     try:
         yield
     finally:
         def cleanup():
             with lock:
-                state["done"] = True
-                timer.cancel()
+                done.set()
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)  # drop one not yet raised
         _retrying(cleanup)

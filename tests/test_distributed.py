@@ -115,7 +115,7 @@ def kill_at_random(launcher: list[str], out: Path, cwd: Path, rng: random.Random
         proc = subprocess.Popen(command(launcher, out, *SAVE_EVERY_STEP), cwd=cwd, env=ENV,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_a_save = attempt % 2 == 1
-        deadline = time.monotonic() + (60 if wait_for_a_save else rng.uniform(1.0, 6.0) * slowness)
+        deadline = time.monotonic() + (60 if wait_for_a_save else rng.uniform(1.0, 4.0) * slowness)  # the run: ~5 s
         while proc.poll() is None and time.monotonic() < deadline:
             if wait_for_a_save and saving(out):
                 break

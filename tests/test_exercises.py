@@ -8,13 +8,17 @@ import ast
 import contextlib
 import importlib
 import math
+import os
+import random
 import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -1408,6 +1412,30 @@ LEAKS = [  # what the learner's function changes and leaves so, and the hint it 
     (lambda: SomeMode().__enter__(), r"left 1 torch function mode active \(entered and never exited\)"),
     (lambda: KEPT.append(entered(torch.inference_mode())), r"inference mode.*from off to on"),
     (lambda: setattr(torch, "softmax", lambda *args, **kwargs: None), r"replaced torch\.softmax"),
+    # torch's methods, backend switches and hooks for every module, and Python's own settings
+    (lambda: setattr(torch.Tensor, "__add__", lambda a, b: a), r"replaced torch\.Tensor\.__add__"),
+    (lambda: setattr(torch.Tensor, "__repr__", lambda self: "?"), r"replaced torch\.Tensor\.__repr__"),
+    (lambda: setattr(nn.Module, "train", lambda self, mode=True: self), r"replaced nn\.Module\.train"),
+    (lambda: setattr(nn.Linear, "forward", lambda self, x: x), r"replaced nn\.Linear\.forward"),
+    (lambda: torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: o),
+     r"registered a hook on every module \(torch\.nn\.modules\.module\.register_module_forward_hook\)"),
+    (lambda: torch.nn.modules.module.register_module_forward_pre_hook(lambda m, i: i),
+     r"register_module_forward_pre_hook"),
+    (lambda: torch.nn.modules.module.register_module_full_backward_hook(lambda m, gi, go: None),
+     r"register_module_full_backward_hook"),
+    (lambda: torch.nn.modules.module.register_module_buffer_registration_hook(lambda m, n, b: b),
+     r"register_module_buffer_registration_hook"),
+    (lambda: torch.nn.modules.module.register_module_parameter_registration_hook(lambda m, n, p: p),
+     r"register_module_parameter_registration_hook"),
+    (lambda: setattr(torch.backends.mkldnn, "enabled", False), r"backends\.mkldnn\.enabled\) from True to False"),
+    (lambda: setattr(torch.backends.cudnn, "benchmark", True), r"backends\.cudnn\.benchmark\) from False to True"),
+    (lambda: torch.backends.cuda.enable_flash_sdp(False), r"flash attention kernel.*from on to off"),
+    (lambda: torch.backends.cuda.enable_mem_efficient_sdp(False), r"mem_efficient attention kernel.*from on to off"),
+    (lambda: torch.backends.cuda.enable_math_sdp(False), r"math attention kernel.*from on to off"),
+    (lambda: os.chdir(Path(__file__).parent.parent / "gpt2lib"), r"changed the working directory \(os\.chdir\) from"),
+    (lambda: sys.setrecursionlimit(sys.getrecursionlimit() + 123), r"recursion limit .* from \d+ to \d+"),
+    (lambda: warnings.simplefilter("error"), r"changed which warnings Python shows or raises"),
+    (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN), r"replaced the SIGINT handler"),
 ]
 
 
@@ -1453,6 +1481,19 @@ def test_drawing_or_seeding_random_numbers_is_no_mistake_and_the_random_state_is
     before = session_state()
     mlp.check_gelu_exact(seeds_and_draws)
     assert session_state() == before and "✓" in capsys.readouterr().out
+
+
+def test_pythons_and_numpys_random_states_are_put_back_too(capsys):
+    def draws_everywhere(x):
+        random.seed(5), random.random()
+        np.random.seed(5), np.random.rand()
+        return gelu_exact(x)
+
+    random.seed(1), np.random.seed(1)
+    python_before, numpy_before = random.getstate(), np.random.get_state()[1].copy()
+    mlp.check_gelu_exact(draws_everywhere)
+    assert random.getstate() == python_before and (np.random.get_state()[1] == numpy_before).all()
+    assert "✓" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -1582,6 +1623,13 @@ ESCAPES = [
     (mlp.check_gelu_exact, lambda x: gelu_exact(x).to("meta"), r"your result is on the meta device"),
     (scaffold.check_scaffold_parameters, lambda cfg: Uncomparable(1),
      r"the check could not use your answer: TypeError: cannot compare"),
+    (training.check_cross_entropy, lambda logits, targets: sys.exit(3),
+     r"your code raised: SystemExit: 3 \(sys\.exit\(\) and exit\(\) end the whole program"),
+    (mlp.check_gelu_exact, lambda x: (_ for _ in ()).throw(GeneratorExit()),
+     r"your code raised: GeneratorExit \(it is how Python closes a generator"),
+    (training.check_cross_entropy, nn.CrossEntropyLoss,
+     r"you passed the class CrossEntropyLoss where this check expects a function"),
+    (mlp.check_gelu_exact, nn.GELU, r"you passed the class GELU where this check expects a function"),
 ]
 
 
@@ -1589,6 +1637,16 @@ ESCAPES = [
 def test_what_used_to_escape_gets_a_hint(check, wrong, hint):
     before = session_state()
     fails_with(check, wrong, hint)
+    assert session_state() == before
+
+
+def test_ctrl_c_in_the_learners_function_still_interrupts():
+    def interrupted(x):
+        raise KeyboardInterrupt()
+
+    before = session_state()
+    with pytest.raises(KeyboardInterrupt):
+        mlp.check_gelu_exact(interrupted)
     assert session_state() == before
 
 
@@ -1611,6 +1669,23 @@ def swallows_the_first_stop(*args, **kwargs):
         pass
     while True:
         pass
+
+
+def swallows_every_stop_then_answers(x):
+    finish = time.monotonic() + 1.0  # far past the limit
+    while time.monotonic() < finish:
+        try:
+            time.sleep(0.05)
+        except BaseException:  # noqa: BLE001  (a bare except, in a loop)
+            pass
+    return gelu_exact(x)
+
+
+def test_a_function_that_swallows_the_stop_and_returns_late_fails_all_the_same():
+    before, started = session_state(), time.monotonic()
+    fails_with(mlp.check_gelu_exact, swallows_every_stop_then_answers, r"did not return within 0\.3 s", time_limit=0.3)
+    assert time.monotonic() - started < 2.5  # the first call fails the check: the others are not made
+    assert session_state() == before
 
 
 @pytest.mark.parametrize("check", [pytest.param(c, id=c.__name__) for c, _, _ in ALL_CHECKS])
@@ -1676,16 +1751,16 @@ def test_outside_the_main_thread_a_watchdog_stops_a_loop_and_a_sleep_once_it_ret
     hints = []
 
     def run():  # (not a check that watches for forbidden gpt2lib functions: see guard.time_limit)
-        for answer in (forever, naps):
+        for answer in (forever, naps, swallows_the_first_stop):  # the watchdog stops it again
             try:
                 mlp.check_feed_forward(answer, time_limit=0.3)
             except ExerciseError as error:
                 hints.append(str(error))
 
-    thread = threading.Thread(target=run)
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     thread.join(timeout=10)
-    assert not thread.is_alive() and len(hints) == 2
+    assert not thread.is_alive() and len(hints) == 3
     assert all("did not return within 0.3 s" in hint for hint in hints)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from gpt2lib.training.run_folder import check_write_error, file_mode  # hand-written helpers, see below
-from gpt2lib.training.validation import TrainingCheckpointError, check_checkpoint_contents
+from gpt2lib.training.validation import check_checkpoint_contents, check_checkpoint_file, checkpoint_read_errors
 
 
 # %% notebooks/09_training_for_real.ipynb, cell 37
@@ -68,11 +68,8 @@ CHECKPOINT_FORMAT = "gpt2lib-training-checkpoint-v2"
 def load_checkpoint(path) -> dict:
     """A training checkpoint's contents, read with weights_only=True: tensors and plain values, never code."""
     path = Path(path)
-    if not path.is_file():
-        raise TrainingCheckpointError(f"no checkpoint at {path}")
-    try:
+    check_checkpoint_file(path)  # a file, a zip archive as torch.save writes (gpt2lib/training/validation.py)
+    with checkpoint_read_errors(path):  # gpt2lib's own message for a file that torch refuses: one holding code
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated, corrupt, or holding objects other than tensors and plain values
-        raise TrainingCheckpointError(f"{path} cannot be read as a checkpoint: {error}") from error
     check_checkpoint_contents(state, path, CHECKPOINT_FORMAT)  # gpt2lib/training/validation.py
     return state

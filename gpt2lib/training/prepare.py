@@ -302,7 +302,9 @@ def _meta(settings: dict, digest: str, writers: dict) -> dict:
 
 
 def _parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m gpt2lib.prepare", description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog="python -m gpt2lib.prepare",
+                                     description="Tokenize a corpus of any size into uint16 token shards, read "
+                                                 "in pieces (memory stays flat), with a validation split.",
                                      epilog="Then: python -m gpt2lib.train --data OUT")
     parser.add_argument("input", help="a UTF-8 text file, or a folder of *.txt files (sorted by name, one document "
                                       "each)")

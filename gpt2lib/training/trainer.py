@@ -54,7 +54,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, micro_batches
 def evaluate(model: nn.Module, data: torch.Tensor, context_length: int, max_windows: int | None = None,
              batch_size: int = 16, dtype: torch.dtype | None = None) -> float:
     """Mean loss over non-overlapping windows of data (at most max_windows, spread evenly), in eval mode."""
-    check_evaluate_args(model, data, context_length, max_windows, batch_size)  # gpt2lib/training/validation.py
+    check_evaluate_args(model, data, context_length, max_windows, batch_size, dtype)  # gpt2lib/training/validation.py
     n = (len(data) - 1) // context_length  # windows that fit, each with its shifted targets
     if max_windows is not None and n > max_windows:
         picked = torch.linspace(0, n - 1, max_windows).long()  # max_windows windows, spread evenly
@@ -235,14 +235,18 @@ class Trainer:
 # %% notebooks/09_training_for_real.ipynb, cell 34
 from gpt2lib.generation import generate
 from gpt2lib.tokenizer import get_tokenizer
+from gpt2lib.training.validation import check_sample_args
 
 
 def sample(model: GPTModel, prompt: str = "\n", max_new_tokens: int = 100, temperature: float = 0.8,
            top_k: int | None = 50, seed: int = 0) -> str:
-    """A seeded sample of max_new_tokens tokens after prompt, as text (gpt2lib.generate, notebook 07)."""
+    """A seeded sample of max_new_tokens tokens after prompt, as text (gpt2lib.generate, notebook 07).
+    Temperature 0 is greedy decoding, to which top_k does not apply."""
+    check_sample_args(model, prompt, temperature, top_k, seed)  # gpt2lib/training/validation.py
     device = model.tok_emb.weight.device
     prompt_ids = torch.tensor([get_tokenizer().encode(prompt)], device=device)  # (1, P)
     generator = torch.Generator(device).manual_seed(seed)
+    top_k = top_k if temperature > 0 else None  # greedy: the likeliest token, no top-k
     ids = generate(model, prompt_ids, max_new_tokens, temperature=temperature, top_k=top_k, generator=generator)
     return get_tokenizer().decode(ids[0].tolist())
 
