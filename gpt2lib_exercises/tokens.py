@@ -69,7 +69,7 @@ def check_pair_counts(pair_counts) -> None:
     """pair_counts(ids) -> {pair: count} for the adjacent pairs of ids, in order of first appearance."""
     name = "pair_counts"
     rng = _fresh_random()
-    for ids in [_random_ids(rng) for _ in range(4)] + [[5], []]:
+    for ids in [_random_ids(rng) for _ in range(4)] + [[4, 4, 4, 9, 4, 4], [5], []]:  # repeats: overlapping pairs
         result = attempt(name, pair_counts, list(ids))
         expect(isinstance(result, dict), name, f"return a dict that maps each pair to its count, not {kind_of(result)}")
         reference = _pair_counts(ids)
