@@ -269,6 +269,14 @@ def same(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-
     return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol, rtol=rtol)
 
 
+def distinguishable(reference: torch.Tensor, mistakes: dict[str, torch.Tensor], atol: float = 1e-5,
+                    rtol: float = 1e-4) -> bool:
+    """Whether the reference and every known mistake differ from each other on these inputs, so that each mistake
+    gets its own hint: on small random inputs two mistakes can happen to give the same answer."""
+    values = [reference, *mistakes.values()]
+    return not any(same(a, b, atol, rtol) for i, a in enumerate(values) for b in values[i + 1:])
+
+
 def _distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """The largest difference between two tensors of one shape; equal entries (infinite ones too) differ by 0."""
     a, b = a.double(), b.double()

@@ -4,8 +4,8 @@ import torch
 
 from gpt2lib import GPTConfig, GPTModel, generate_simple
 from gpt2lib_exercises.core import (
-    ExerciseError, attempt, expect, expect_close, expect_number, expect_tensor, fresh_generator, kind_of, passed, pick,
-    same, self_check,
+    ExerciseError, attempt, distinguishable, expect, expect_close, expect_number, expect_tensor, fresh_generator, kind_of,
+    passed, pick, same, self_check,
 )
 
 INF = float("-inf")
@@ -106,24 +106,33 @@ def check_top_p_filter(top_p_filter) -> None:
     generator = fresh_generator()
     B, V = 4, 16
     for p in (pick(generator, 0.5, 0.6), pick(generator, 0.75, 0.9)):
-        logits = 1.5 * torch.randn(B, V, generator=generator)
-        reference = top_p_reference(logits, p)
+        for _ in range(100):  # new logits until each mistake gives its own answer (almost always the first ones)
+            logits = 1.5 * torch.randn(B, V, generator=generator)
+            reference, mistakes = top_p_reference(logits, p), _top_p_mistakes(logits, p)
+            if distinguishable(reference, mistakes):
+                break
         result = attempt(name, top_p_filter, logits.clone(), p)  # the check fails if it changes the logits
         expect_tensor(result, name, (B, V))
-        expect_close(result, reference, name, mistakes={
-            "the token that crosses p belongs to the nucleus: keep a token while the tokens ranked above it "
-            "add up to less than p": top_p_reference(logits, p, crossing=False),
-            "sort the probabilities from largest to smallest before adding them up":
-                top_p_reference(logits, p, sort=False),
-            "sort the probabilities from largest to smallest before adding them up (and keep the token that "
-            "crosses p)": top_p_reference(logits, p, sort=False, crossing=False),
-            "add up probabilities (the softmax of the logits), not the logits themselves":
-                top_p_reference(logits, p, softmax=False),
-            "put the logits back in vocabulary order (the sorting's indices and scatter)":
-                top_p_reference(logits, p, unsort=False),
-            "return logits (with -inf outside the nucleus), not probabilities": torch.softmax(reference, dim=-1),
-        })
+        expect_close(result, reference, name, mistakes=mistakes)
     passed(name, "on random logits at two values of p")
+
+
+def _top_p_mistakes(logits: torch.Tensor, p: float) -> dict[str, torch.Tensor]:
+    """What each usual mistake of top_p_filter gives on these logits, keyed by its hint."""
+    return {
+        "the token that crosses p belongs to the nucleus: keep a token while the tokens ranked above it "
+        "add up to less than p": top_p_reference(logits, p, crossing=False),
+        "sort the probabilities from largest to smallest before adding them up":
+            top_p_reference(logits, p, sort=False),
+        "sort the probabilities from largest to smallest before adding them up (and keep the token that "
+        "crosses p)": top_p_reference(logits, p, sort=False, crossing=False),
+        "add up probabilities (the softmax of the logits), not the logits themselves":
+            top_p_reference(logits, p, softmax=False),
+        "put the logits back in vocabulary order (the sorting's indices and scatter)":
+            top_p_reference(logits, p, unsort=False),
+        "return logits (with -inf outside the nucleus), not probabilities":
+            torch.softmax(top_p_reference(logits, p), dim=-1),
+    }
 
 
 # --- exercise 4: one layer's key/value cache --------------------------------------------------------------

@@ -4,7 +4,7 @@
 __all__ = ["hidden_states", "pad_right", "GPTClassifier", "train_classifier"]
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 19
+# %% notebooks/10_fine_tuning.ipynb, cell 18
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -23,7 +23,7 @@ def hidden_states(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
     return model.final_norm(x)  # (B, T, C)
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 20
+# %% notebooks/10_fine_tuning.ipynb, cell 19
 def pad_right(rows: list[list[int]], pad_id: int = 50256) -> tuple[torch.Tensor, torch.Tensor]:
     """Token lists of different lengths -> ids (B, T) padded on the right with pad_id, and lengths (B,)."""
     check_rows(rows, pad_id)  # gpt2lib/finetune/validation.py
@@ -34,7 +34,7 @@ def pad_right(rows: list[list[int]], pad_id: int = 50256) -> tuple[torch.Tensor,
     return idx, lengths
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 21
+# %% notebooks/10_fine_tuning.ipynb, cell 20
 class GPTClassifier(nn.Module):
     """A pretrained GPT body with a new linear head on each row's last real token: (B, T) -> (B, n_classes)."""
 
@@ -51,7 +51,7 @@ class GPTClassifier(nn.Module):
         return self.head(last)  # (B, n_classes)
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 27
+# %% notebooks/10_fine_tuning.ipynb, cell 26
 def train_classifier(classifier: nn.Module, batches, steps: int, lr: float = 5e-4) -> list[float]:
     """Train classifier with AdamW for steps steps on batches(step) -> (idx, lengths, labels); the losses."""
     check_train_classifier_args(classifier, steps, lr)  # gpt2lib/finetune/validation.py

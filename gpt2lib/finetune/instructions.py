@@ -4,7 +4,7 @@
 __all__ = ["PROMPT_FORMAT", "format_prompt", "encode_example", "response_loss"]
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 31
+# %% notebooks/10_fine_tuning.ipynb, cell 30
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,7 +20,7 @@ def format_prompt(instruction: str, input_text: str) -> str:
     return PROMPT_FORMAT.format(instruction=instruction, input=input_text)
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 35
+# %% notebooks/10_fine_tuning.ipynb, cell 34
 def encode_example(tokenizer, instruction: str, input_text: str, response: str,
                    eos_id: int = 50256) -> tuple[list[int], list[int]]:
     """Tokens of prompt + response + <|endoftext|>, and a mask that is 1 on the response and the end token."""
@@ -30,7 +30,7 @@ def encode_example(tokenizer, instruction: str, input_text: str, response: str,
     return prompt + answer, [0] * len(prompt) + [1] * len(answer)
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 38
+# %% notebooks/10_fine_tuning.ipynb, cell 37
 def response_loss(model: nn.Module, idx: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
     """Mean next-token loss over the response tokens: idx (B, T), response_mask (B, T) of 0/1 -> a scalar."""
     check_response_mask(idx, response_mask)  # gpt2lib/finetune/validation.py

@@ -4,7 +4,7 @@
 __all__ = ["LoRALinear", "LORA_TARGETS", "add_lora", "merge_lora"]
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 48
+# %% notebooks/10_fine_tuning.ipynb, cell 47
 import torch
 from torch import nn
 
@@ -26,7 +26,7 @@ class LoRALinear(nn.Module):
         return self.base(x) + self.scale * ((x @ self.A.T) @ self.B.T)  # (..., in) -> (..., r) -> (..., out)
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 50
+# %% notebooks/10_fine_tuning.ipynb, cell 49
 LORA_TARGETS = ("attn.qkv", "attn.out_proj", "mlp.fc", "mlp.proj")
 
 
@@ -44,7 +44,7 @@ def add_lora(model: nn.Module, rank: int = 8, alpha: float = 16.0, targets=LORA_
     return model
 
 
-# %% notebooks/10_fine_tuning.ipynb, cell 58
+# %% notebooks/10_fine_tuning.ipynb, cell 57
 @torch.no_grad()
 def merge_lora(model: nn.Module) -> nn.Module:
     """Replace every LoRALinear in model by its base layer with W + (alpha / rank) B A: the same function, plain
