@@ -129,6 +129,26 @@ def _autocast(device: str) -> Setting:
                    lambda state: f"{_ON_OFF[state[0]]} ({state[1]})")
 
 
+def _autocast_depth() -> int:
+    """How many autocast blocks are open: torch counts them (one count for every device), with no getter."""
+    depth = torch.autocast_increment_nesting() - 1
+    torch.autocast_decrement_nesting()
+    return depth
+
+
+def _set_autocast_depth(depth: int) -> None:
+    for _ in range(_autocast_depth() - depth):
+        if torch.autocast_decrement_nesting() == 0:
+            torch.clear_autocast_cache()  # as the outermost block does when it exits: no stale cast weights
+    for _ in range(depth - _autocast_depth()):
+        torch.autocast_increment_nesting()
+
+
+def _blocks_left(before: int, now: int) -> str:
+    count = now - before
+    return f"left {count} autocast block{'s' if count != 1 else ''} open (entered and never exited)"
+
+
 def _settings() -> list[Setting]:
     """The settings, in the order they are put back (inference mode before grad mode, the device before the modes)."""
     cuda = ["cuda"] if torch.cuda.is_available() else []
@@ -164,6 +184,8 @@ def _settings() -> list[Setting]:
         Setting("torch's warn-always switch (torch.set_warn_always)", torch.is_warn_always_enabled,
                 torch.set_warn_always, "leave this setting to the notebook's setup", _ON_OFF.get),
         *[_autocast(device) for device in ["cpu", *cuda]],
+        Setting("open autocast blocks", _autocast_depth, _set_autocast_depth,
+                "use a `with torch.autocast(...):` block, which ends with the block", describe=_blocks_left),
         Setting("torch function modes", _function_modes, _set_function_modes,
                 with_block, describe=_modes_left("function")),
         Setting("torch dispatch modes", _dispatch_modes, _set_dispatch_modes,

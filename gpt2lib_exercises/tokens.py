@@ -38,11 +38,16 @@ def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
 
 
 def _random_ids(rng: random.Random) -> list[int]:
-    """Ids from a small alphabet, so that pairs repeat, with a run of one id, so that pairs overlap."""
+    """Ids from a small alphabet, so that pairs repeat, with a run of one id, so that pairs overlap.
+
+    The last id differs from the first, so that a pair wrapping around, (ids[-1], ids[0]), is never a repeat
+    of the same id, and a wrong answer that miscounts (a, a) pairs cannot pass for the wrap-around mistake.
+    """
     alphabet = rng.sample([3, 7, 42, 97, 98, 255, 256, 300], 4)
     ids = [rng.choice(alphabet) for _ in range(rng.randint(8, 14))]
     at = rng.randrange(len(ids))
-    ids[at:at] = [alphabet[0]] * 3  # a run: (a, a) occurs twice, overlapping
+    ids[at:at] = [alphabet[0]] * 3  # a run: (a, a) occurs twice, overlapping; inserted before the last id
+    ids[-1] = rng.choice([i for i in alphabet if i != ids[0]])
     return ids
 
 
@@ -64,12 +69,22 @@ def _counts_mistakes(ids: list[int]) -> list[tuple[str, dict]]:
     ]
 
 
+def _ids_telling_mistakes_apart(rng: random.Random) -> list[int]:
+    """Random ids on which the right counts and each usual mistake all differ, so that each mistake gets its own
+    hint: on a few random ids two mistakes can give the same counts."""
+    while True:
+        ids = _random_ids(rng)
+        answers = [_pair_counts(ids)] + [wrong for hint, wrong in _counts_mistakes(ids)]
+        if all(a != b for i, a in enumerate(answers) for b in answers[i + 1:]):
+            return ids
+
+
 @self_check
 def check_pair_counts(pair_counts) -> None:
     """pair_counts(ids) -> {pair: count} for the adjacent pairs of ids, in order of first appearance."""
     name = "pair_counts"
     rng = _fresh_random()
-    for ids in [_random_ids(rng) for _ in range(4)] + [[4, 4, 4, 9, 4, 4], [5], []]:  # repeats: overlapping pairs
+    for ids in [_ids_telling_mistakes_apart(rng) for _ in range(4)] + [[4, 4, 4, 9, 4, 4], [5], []]:
         result = attempt(name, pair_counts, list(ids))
         expect(isinstance(result, dict), name, f"return a dict that maps each pair to its count, not {kind_of(result)}")
         reference = _pair_counts(ids)

@@ -137,6 +137,7 @@ def kill_at_random(launcher: list[str], out: Path, cwd: Path, rng: random.Random
     return seen
 
 
+@pytest.mark.fault_loop  # about 45 s: make test-faults, not make test
 @pytest.mark.parametrize("launcher", [ONE_PROCESS, TWO_PROCESSES], ids=["1 process", "torchrun 2 processes"])
 def test_a_run_killed_at_random_moments_continues_to_the_uninterrupted_losses(launcher, uninterrupted, tmp_path):
     rng = random.Random(len(launcher))
