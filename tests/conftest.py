@@ -1,4 +1,4 @@
-"""Test-wide guard: no unit test may reach the network (only loopback is allowed)."""
+"""Test-wide: no unit test may reach the network (only loopback is allowed); the slowest files run first."""
 
 import socket
 
@@ -35,8 +35,8 @@ SLOWEST_FIRST = [
     "tests/test_distributed.py",
     "notebooks/06_loading_pretrained_weights.ipynb",
     "tests/test_exercises.py",
-    "tests/test_student_copies.py",
     "notebooks/09_training_for_real.ipynb",
+    "tests/test_student_copies.py",
     "tests/test_training.py",
     "notebooks/00_tokens.ipynb",
 ]
