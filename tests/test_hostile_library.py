@@ -248,6 +248,7 @@ def test_a_truncated_checkpoint_says_it_is_damaged(data, tmp_path):
 @pytest.mark.parametrize("kwargs, match", [
     ({"prompt": ""}, r"prompt is empty: the model needs at least one token to continue"),
     ({"prompt": 5}, r"prompt must be a str, got int"),
+    ({"prompt": "<|endoftext|>ROMEO:"}, r"contains '<\|endoftext\|>', which sample does not encode: .* \[\[50256\]\]"),
     ({"seed": 2**70}, r"seed must be an integer in 0\.\.9223372036854775807 \(2\*\*63 - 1\), got 11805916207"),
     ({"seed": -1}, r"seed must be an integer in 0\.\."),
     ({"seed": 1.5}, r"seed must be an integer"),

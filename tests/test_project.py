@@ -62,6 +62,19 @@ def test_pytest_runs_nbval_strictly_over_the_notebooks():
     assert "--nbval " in options["addopts"] + " " and "--nbval-lax" not in options["addopts"]
 
 
+def test_make_test_leaves_out_the_fault_loops_and_nothing_else():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^test: .*\n\t(.*)$", makefile, flags=re.M).group(1)
+    assert '-m "not fault_loop"' in recipe
+    assert not re.search(r"--ignore|--deselect|\s-k\s|--nbval-lax", recipe)  # every notebook, strictly
+
+
+def test_the_slowest_first_list_names_test_files_and_notebooks_that_exist():
+    conftest = (ROOT / "tests" / "conftest.py").read_text()  # not imported: notebooks/ has a conftest module too
+    listed = re.findall(r'^    "([^"]+)",$', conftest.split("SLOWEST_FIRST = [")[1].split("]")[0], flags=re.M)
+    assert len(listed) >= 5 and all((ROOT / path).is_file() for path in listed), listed
+
+
 MARKDOWN_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 FENCED_CODE = re.compile(r"^```.*?^```", flags=re.M | re.S)
 

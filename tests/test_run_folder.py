@@ -176,6 +176,17 @@ def test_under_torchrun_every_process_stops_when_rank_0_finds_the_folder_locked(
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo, as in tests/test_distributed.py")
+def test_under_torchrun_a_batch_the_processes_cannot_share_is_refused_before_the_data_loads(tmp_path):
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+                "gpt2lib.train", *TINY_ARGS, "--batch-size", "3", "--threads", "1", "--out", str(tmp_path / "run")]
+    result = subprocess.run(torchrun, capture_output=True, text=True, cwd=tmp_path, timeout=120, env=ENV)
+    assert result.returncode != 0
+    assert ("error: a global batch of 3 windows cannot be split evenly over 2 processes: choose --batch-size * "
+            "--grad-accum divisible by the number of processes") in result.stderr, result.stderr
+    assert "data:" not in result.stdout and not (tmp_path / "run").exists()  # no data read, no folder made
+
+
 # --- during the run: temporary files, file modes, failed writes, a second Ctrl+C -------------------------------
 
 def test_only_the_runs_own_temporary_files_are_removed(tmp_path, capsys):

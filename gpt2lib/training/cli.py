@@ -294,6 +294,7 @@ def main(argv=None) -> int:
     _check_session(args)
     own_data.check_data(args.data)  # before any work: exists, text or shards, not empty, UTF-8
     own_data.check_init(args.init)  # its config, and weights that are here or downloadable
+    tcfg = None
     if args.resume != "yes":  # a new run (or, with auto, perhaps one): its options are checked before any work
         try:
             cfg, tcfg = _new_configs(args)
@@ -306,9 +307,19 @@ def main(argv=None) -> int:
     except (RuntimeError, ValueError) as error:
         raise SystemExit(f"error: {error}") from error
     try:
+        if tcfg is not None and not (Path(args.out) / "checkpoint.pt").is_file():
+            _check_split(tcfg, ctx)  # a new run: before the data loads
         return _train(args, ctx)
     finally:
         teardown(ctx)
+
+
+def _check_split(tcfg, ctx: Distributed) -> None:
+    """Refuse a global batch that the processes cannot share evenly (rank_share's own check, made early)."""
+    try:
+        rank_share(tcfg.batch_size * tcfg.grad_accum, ctx)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from error
 
 
 def _train(args, ctx: Distributed) -> int:

@@ -150,6 +150,9 @@ def check_sample_args(model, prompt, temperature, top_k, seed) -> None:
         raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
     if not prompt:
         raise ValueError("prompt is empty: the model needs at least one token to continue, e.g. prompt='\\n'")
+    if "<|endoftext|>" in prompt:
+        raise ValueError(f"prompt {prompt[:60]!r} contains '<|endoftext|>', which sample does not encode: to start "
+                         "after the end-of-text token, call gpt2lib.generate with the ids [[50256]]")
     check_sampling_options(temperature, None, None)
     if top_k is not None and (not is_int(top_k) or top_k < 1):
         raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
