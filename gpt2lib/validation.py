@@ -12,6 +12,7 @@ object has, not by its class, so that the classes a notebook defines pass as wel
 
 import dataclasses
 import fractions
+import json
 import math
 import numbers
 from collections.abc import Collection, Mapping
@@ -186,13 +187,34 @@ def check_eval_mode(model) -> None:
 
 
 def check_directory_target(directory) -> Path:
-    """A directory path to write into: refused if it is a file."""
+    """A directory path for an export to write into: refused if it is empty, a file, under a file, a name the file
+    system cannot take, or a folder whose config.json is not a GPT-2 model's (the export would replace it)."""
     if not isinstance(directory, (str, Path)):
         raise TypeError(f"directory must be a str or a Path, got {type(directory).__name__}")
+    if str(directory) == "":
+        raise ValueError("directory is empty: name the folder to write config.json and model.safetensors into")
     directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise ValueError(f"{directory} exists and is not a directory")
+    for path in (directory, *directory.parents):
+        try:
+            if path.exists() and not path.is_dir():
+                raise ValueError(f"directory {str(directory)!r} cannot be written: {path} is a file, not a folder")
+        except OSError as error:  # e.g. a name longer than the file system allows
+            raise ValueError(f"directory {str(directory)[:80]!r} cannot be written: {error.strerror}") from None
+    _check_config_to_replace(directory / "config.json")
     return directory
+
+
+def _check_config_to_replace(path: Path) -> None:
+    """Refuse to replace a config.json that is not a GPT-2 model's: another program's file, or another model's."""
+    if not path.exists():
+        return
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = None
+    if not isinstance(config, dict) or config.get("model_type") != "gpt2":
+        raise ValueError(f"{path} exists and is not a GPT-2 model's config (its model_type is not 'gpt2'): the export "
+                         "would replace it. Choose a new or empty folder, or one that holds an earlier GPT-2 export")
 
 
 # --- tensors -------------------------------------------------------------------------------------
@@ -293,10 +315,14 @@ def check_generator(generator, device: torch.device) -> None:
                          f"use torch.Generator(device={str(device)!r})")
 
 
+MAX_NEW_TOKENS = 1_000_000  # tokens one generate() call may add
+
+
 def check_generation_options(max_new_tokens, temperature, top_k, top_p, eos_id, vocab_size: int) -> None:
     """Refuse generate() options that cannot be right."""
-    if not is_int(max_new_tokens) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
+    if not is_int(max_new_tokens) or not 0 <= max_new_tokens <= MAX_NEW_TOKENS:
+        raise ValueError(f"max_new_tokens must be a non-negative integer, at most {MAX_NEW_TOKENS:,} (a call "
+                         f"generates one token at a time: hours of work), got {max_new_tokens!r}")
     check_sampling_options(temperature, top_k, top_p)
     if eos_id is not None and (not is_int(eos_id) or not 0 <= eos_id < vocab_size):
         raise ValueError(f"eos_id must be None or a token id in 0..{vocab_size - 1}, got {eos_id!r}")

@@ -294,3 +294,54 @@ def test_the_devices_that_exist_are_accepted_and_the_loaders_refuse_the_others(t
         check_device("meta")
     with pytest.raises(ValueError, match=r"device 'xla' is not a device gpt2lib supports"):
         from_pretrained(tmp_path, device="xla")  # before the directory is even looked at
+
+
+# --- found by a second hostile review ---------------------------------------------------------------------------
+
+def test_export_hf_refuses_targets_it_cannot_write_or_would_overwrite_and_writes_nothing(tmp_path):
+    from gpt2lib.hf.export import export_hf
+
+    (tmp_path / "a_file").write_text("mine")
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "config.json").write_text('{"mine": true}')
+    cases = [("", "directory is empty"), (tmp_path / "a_file" / "sub", r"a_file is a file, not a folder"),
+             (tmp_path / ("x" * 300), "cannot be written: File name too long"),
+             (tmp_path / "theirs", r"config\.json exists and is not a GPT-2 model's config .*would replace it")]
+    for directory, match in cases:
+        with pytest.raises(ValueError, match=match) as info:
+            export_hf(GPTModel(TINY), directory)
+        assert raised_by_gpt2lib(info)
+    assert (tmp_path / "theirs" / "config.json").read_text() == '{"mine": true}'
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a_file", "theirs"]
+    export_hf(GPTModel(TINY), tmp_path / "ok")
+    export_hf(GPTModel(TINY), tmp_path / "ok")  # an earlier GPT-2 export is replaced
+
+
+def test_generate_refuses_an_endless_number_of_new_tokens():
+    with pytest.raises(ValueError, match=r"max_new_tokens must be a non-negative integer, at most 1,000,000 .*got "
+                                         r"1000000000000") as info:
+        generate(GPTModel(TINY), torch.tensor([[1, 2]]), 10**12)
+    assert raised_by_gpt2lib(info)
+
+
+def test_finetune_doors_refuse_booleans_complex_lengths_huge_ids_and_bad_lora_targets():
+    from gpt2lib.finetune import GPTClassifier, add_lora, pad_right
+    from gpt2lib.finetune.lora import LoRALinear
+
+    classifier = GPTClassifier(GPTModel(TINY), 3)
+    idx = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    for lengths in (torch.tensor([True, True]), torch.tensor([1 + 0j, 2 + 0j])):
+        with pytest.raises(ValueError, match=r"lengths must be an integer tensor of shape \(2,\)") as info:
+            classifier(idx, lengths)
+        assert raised_by_gpt2lib(info)
+    with pytest.raises(ValueError, match=r"rows\[0\] must hold only ints in 0\.\.2\*\*63 - 1"):
+        pad_right([[2**63]])
+    model = GPTModel(TINY)
+    trainable = {name: p.requires_grad for name, p in model.named_parameters()}
+    for kwargs, match in [({"train": None}, "train must be a list of modules"),
+                          ({"targets": ["attn.qkv", "attn.qkv"]}, "targets names a layer twice")]:
+        with pytest.raises((TypeError, ValueError), match=match) as info:
+            add_lora(model, **kwargs)
+        assert raised_by_gpt2lib(info)
+    assert not any(isinstance(module, LoRALinear) for module in model.modules())  # refused: nothing wrapped,
+    assert all(p.requires_grad == trainable[name] for name, p in model.named_parameters())  # nothing frozen

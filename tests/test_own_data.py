@@ -411,3 +411,26 @@ def test_data_errors_are_value_errors_of_gpt2lib(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         open_shards(tmp_path / "missing")
     assert issubclass(DataError, ValueError)
+
+
+# --- found by a second hostile review ---------------------------------------------------------------------------
+
+def test_prepare_refuses_a_users_file_named_like_its_lock_and_keeps_every_file(texts, tmp_path):
+    out = tmp_path / "shards"
+    out.mkdir()
+    (out / prepare_command.LOCK_NAME).write_bytes(b"my notes\n")
+    (out / "train_000000.bin").write_bytes(b"mine")  # a name prepare writes: it must not take it for its own
+    with pytest.raises(SystemExit, match="is not empty and is not a preparation of this command"):
+        prepare(texts, out)
+    assert (out / prepare_command.LOCK_NAME).read_bytes() == b"my notes\n"
+    assert (out / "train_000000.bin").read_bytes() == b"mine"
+
+
+def test_prepare_names_a_dangling_link_and_removes_the_folders_it_made_for_a_refused_corpus(tmp_path):
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "one.txt").write_text("one line and no line break")
+    with pytest.raises(SystemExit, match="--out .*dangling is a symbolic link to .*nowhere, which does not exist"):
+        prepare(tmp_path / "one.txt", tmp_path / "dangling")
+    with pytest.raises(SystemExit, match="gives no val tokens"):
+        prepare(tmp_path / "one.txt", tmp_path / "new" / "deep")
+    assert not (tmp_path / "new").exists()

@@ -9,6 +9,7 @@ cannot fit in memory. Tiny models throughout."""
 import errno
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -383,3 +384,63 @@ def test_resuming_a_finished_run_changes_nothing(tmp_path, capsys):
     assert train(tmp_path / "run", "--resume", "auto") == 0
     assert "is finished (step 3 of 3) and its files are complete: nothing to do" in capsys.readouterr().out
     assert listing(tmp_path / "run") == before
+
+
+# --- found by a second hostile review ---------------------------------------------------------------------------
+
+def tree(folder: Path) -> dict:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("others", [{}, {"notes.txt": b"mine"}])
+def test_a_users_file_named_like_the_lock_is_refused_and_kept(tmp_path, no_data, others):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / LOCK_NAME).write_bytes(b"my notes\n")
+    for name, data in others.items():
+        (out / name).write_bytes(data)
+    before = tree(out)
+    with pytest.raises(SystemExit, match=f"holds a file named {re.escape(LOCK_NAME)} that this command did not write"):
+        train(out)
+    assert tree(out) == before
+
+
+def test_a_name_too_long_for_the_file_system_is_refused_before_anything(tmp_path, no_data):
+    with pytest.raises(SystemExit, match=r"error: --out .*\.\.\. cannot be used: File name too long"):
+        train(tmp_path / ("x" * 300))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--out", ""], "--out is empty: name the folder for the run's files"),
+    (["--out", "run", "--sample-tokens", str(10**9)], "--sample-tokens must be at most 10,000, got 1,000,000,000"),
+])
+def test_an_empty_out_and_an_endless_sample_are_refused(tmp_path, no_data, capsys, monkeypatch, option, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        train_command.main([*TINY_ARGS, *option])
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_memory_estimate_counts_the_token_ids_of_every_micro_batch(tmp_path, no_data):
+    with pytest.raises(SystemExit, match=r"the step's token ids \(--grad-accum 1000000000000 micro-batches\) about "
+                                         r"[0-9,.]+ GB: lower --grad-accum or --batch-size"):
+        train(tmp_path / "run", "--grad-accum", str(10**12))
+    assert not (tmp_path / "run").exists()
+
+
+def test_more_final_windows_than_the_split_has_are_reported_as_the_whole_split(tmp_path, capsys):
+    assert train(tmp_path / "run", "--final-eval-windows", str(10**9)) == 0
+    assert "validation loss on the whole validation split:" in capsys.readouterr().out
+
+
+def test_a_finished_run_whose_export_was_deleted_exports_again(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(out) == 0
+    exported = tree(out / "model")
+    (out / "model" / "model.safetensors").unlink()
+    capsys.readouterr()
+    assert train(out, "--resume") == 0
+    assert "nothing to do" not in capsys.readouterr().out
+    assert tree(out / "model") == exported  # the same weights, exported again

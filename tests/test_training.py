@@ -598,7 +598,7 @@ def raised_by_gpt2lib(error_info) -> bool:
     (lambda d: Trainer(GPTModel(TINY), TINY_RUN, d[0], d[1][:5]), "val_data has 5 tokens"),
     (lambda d: Trainer(GPTModel(TINY), TINY_RUN, *d).fit(progress="yes"), "progress must be True or False"),
     (lambda d: Trainer(GPTModel(TINY), TINY_RUN, *d).fit(max_seconds=-1), "max_seconds"),
-    (lambda d: export_hf(GPTModel(TINY), GPT2LIB / "train.py"), "not a directory"),
+    (lambda d: export_hf(GPTModel(TINY), GPT2LIB / "train.py"), "is a file, not a folder"),
 ])
 def test_bad_arguments_get_clear_errors_from_gpt2lib(data, call, match):
     with pytest.raises((TypeError, ValueError), match=match) as info:

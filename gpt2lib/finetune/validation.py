@@ -19,18 +19,20 @@ def check_rows(rows, pad_id) -> None:
     for i, row in enumerate(rows):
         if not isinstance(row, (list, tuple)) or not row:
             raise ValueError(f"rows[{i}] must be a non-empty list of token ids, got {row!r:.60}")
-        if not all(is_int(token) and token >= 0 for token in row):
-            raise ValueError(f"rows[{i}] must hold only ints >= 0, got {row!r:.60}")
+        if not all(is_int(token) and 0 <= token < 2**63 for token in row):
+            raise ValueError(f"rows[{i}] must hold only ints in 0..2**63 - 1 (what torch.long holds), got {row!r:.60}")
     if not is_int(pad_id) or pad_id < 0:
         raise ValueError(f"pad_id must be an int >= 0, got {pad_id!r}")
 
 
 def check_lengths(lengths, idx) -> None:
     """GPTClassifier's guard: lengths (B,) of integers with 1 <= lengths <= T, one per row of idx (B, T)."""
-    if not isinstance(lengths, torch.Tensor) or lengths.shape != idx.shape[:1] or lengths.is_floating_point():
+    if (not isinstance(lengths, torch.Tensor) or lengths.shape != idx.shape[:1] or lengths.is_floating_point()
+            or lengths.is_complex() or lengths.dtype == torch.bool):
         shape = tuple(lengths.shape) if isinstance(lengths, torch.Tensor) else type(lengths).__name__
+        dtype = f" of dtype {lengths.dtype}" if isinstance(lengths, torch.Tensor) else ""
         raise ValueError(f"lengths must be an integer tensor of shape ({idx.shape[0]},), one length per row of idx, "
-                         f"got {shape}")
+                         f"got {shape}{dtype}")
     if bool(((lengths < 1) | (lengths > idx.shape[1])).any()):
         raise ValueError(f"lengths must be between 1 and idx's {idx.shape[1]} positions (the last real token of "
                          f"each right-padded row is at lengths - 1), got {lengths.tolist()}")
@@ -88,8 +90,10 @@ def check_lora_args(model, rank, alpha, targets, train) -> None:
         raise ValueError(f"rank must be an int >= 1, got {rank!r}")
     if not is_real(alpha) or not (0 < alpha < math.inf):
         raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
-    if isinstance(targets, str) or not targets:
+    if isinstance(targets, str) or not isinstance(targets, (list, tuple)) or not targets:
         raise ValueError(f"targets must be a non-empty list of layer names such as 'attn.qkv', got {targets!r}")
+    if len(set(targets)) < len(targets):
+        raise ValueError(f"targets names a layer twice: {list(targets)!r}; each layer gets one adapter")
     for target in targets:
         layer = model.blocks[0].get_submodule(target) if _has(model.blocks[0], target) else None
         if isinstance(layer, LoRALinear):
@@ -99,8 +103,9 @@ def check_lora_args(model, rank, alpha, targets, train) -> None:
         if rank > min(layer.in_features, layer.out_features):
             raise ValueError(f"rank {rank} is larger than {target}'s smaller side "
                              f"({min(layer.in_features, layer.out_features)}): nothing low-rank about it")
-    if isinstance(train, nn.Module) or not all(isinstance(module, nn.Module) for module in train):
-        raise TypeError("train must be a list of modules to keep trainable, e.g. [classifier.head]")
+    if not isinstance(train, (list, tuple)) or not all(isinstance(module, nn.Module) for module in train):
+        raise TypeError(f"train must be a list of modules to keep trainable, e.g. [classifier.head], got "
+                        f"{type(train).__name__}")
 
 
 def _has(module: nn.Module, name: str) -> bool:

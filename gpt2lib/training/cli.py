@@ -57,7 +57,8 @@ from gpt2lib.tokenizer import get_tokenizer
 from gpt2lib.training.checkpoint import atomic_write, rng_state, set_rng_state
 from gpt2lib.training.data import load_corpus, tokenize, train_val_split
 from gpt2lib.training.distributed import Distributed, any_rank, rank_share, setup, teardown
-from gpt2lib.training.run_folder import RunFolder, RunFolderError, WriteFailedError, unfinished_writes
+from gpt2lib.training.run_folder import (RunFolder, RunFolderError, WriteFailedError, check_out_path,
+                                         unfinished_writes)
 from gpt2lib.training.sizes import describe_bytes, device_memory, run_files_bytes, training_memory
 from gpt2lib.training import own_data
 from gpt2lib.training.trainer import Trainer, TrainConfig, evaluate, plot_history, sample
@@ -71,6 +72,7 @@ from gpt2lib.validation import check_device, is_int
 MODEL_OVERRIDES = dict(n_layers=4, emb_dim=192, n_heads=6, context_length=128, dropout=0.0)
 MODEL_DEFAULTS = {**asdict(GPTConfig()), **MODEL_OVERRIDES}  # the model the command trains without options
 TRAIN_DEFAULTS = asdict(TrainConfig())
+MAX_SAMPLE_TOKENS = 10_000  # the sample at the end; more is a long generation, better run on its own
 
 # The options that set a GPTConfig or TrainConfig field: flag -> (field, type, help).
 MODEL_OPTIONS = {
@@ -136,7 +138,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
     session.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda [cpu]")
     session.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     session.add_argument("--no-progress", action="store_true", help="no progress bar")
-    session.add_argument("--sample-tokens", type=int, default=120, help="tokens to sample at the end, 0 for none [120]")
+    session.add_argument("--sample-tokens", type=int, default=120, help=f"tokens to sample at the end, 0 for none, at most {MAX_SAMPLE_TOKENS:,} [120]")
     session.add_argument("--prompt", default="ROMEO:", help="prompt of the sample at the end [ROMEO:]")
     session.add_argument("--final-eval-windows", type=int, default=None,
                          help="validation windows for the final loss [all of the validation split; with --data, "
@@ -151,6 +153,10 @@ def _parse_args(argv=None) -> argparse.Namespace:
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None and value < low:
             parser.error(f"{flag} must be >= {low}, got {value}")
+    if args.sample_tokens > MAX_SAMPLE_TOKENS:  # generated one at a time after the training: hours, not a sample
+        parser.error(f"--sample-tokens must be at most {MAX_SAMPLE_TOKENS:,}, got {args.sample_tokens:,}")
+    if not args.out:
+        parser.error("--out is empty: name the folder for the run's files")
     return args
 
 
@@ -173,17 +179,19 @@ def _new_configs(args) -> tuple[GPTConfig, TrainConfig]:
 def _check_memory(args, cfg: GPTConfig, tcfg: TrainConfig) -> None:
     """Refuse, before anything is allocated, a run whose step cannot fit in the memory of --device."""
     memory = device_memory(check_device(args.device))
-    need = training_memory(cfg, tcfg.batch_size)
+    need = training_memory(cfg, tcfg.batch_size, tcfg.grad_accum)
     if memory is None or sum(need.values()) <= memory:
         return
-    fix = ("lower --batch-size or --context (--grad-accum trains the same batch in smaller pieces)"
-           if need["activations"] > need["model"] else "lower --emb-dim or --layers")
+    largest = max(need, key=need.get)
+    fix = {"activations": "lower --batch-size or --context (--grad-accum trains the same batch in smaller pieces)",
+           "model": "lower --emb-dim or --layers", "batch": "lower --grad-accum or --batch-size"}[largest]
     raise SystemExit(
         f"error: this run needs at least about {describe_bytes(sum(need.values()))} of memory, more than the "
         f"{describe_bytes(memory)} of --device {args.device}: a micro-batch of --batch-size {tcfg.batch_size} "
         f"windows of --context {cfg.context_length} tokens takes about {describe_bytes(need['activations'])} of "
-        f"activations, and the model (--layers {cfg.n_layers}, --emb-dim {cfg.emb_dim}) with its gradients and "
-        f"AdamW's moments about {describe_bytes(need['model'])}: {fix}")
+        f"activations, the model (--layers {cfg.n_layers}, --emb-dim {cfg.emb_dim}) with its gradients and "
+        f"AdamW's moments about {describe_bytes(need['model'])}, and the step's token ids (--grad-accum "
+        f"{tcfg.grad_accum} micro-batches) about {describe_bytes(need['batch'])}: {fix}")
 
 
 def _check_session(args) -> None:
@@ -272,6 +280,11 @@ def _stopped_at_once(args) -> str:
             f"only when complete). Continue with: python -m gpt2lib.train --out {args.out} --resume")
 
 
+def _files_complete(out: Path) -> bool:
+    """Whether a finished run's files are all there: its summary and both files of its export."""
+    return all((out / name).is_file() for name in ("summary.json", "model/config.json", "model/model.safetensors"))
+
+
 def _save_plot(trainer: Trainer, path: Path, data: str) -> None:
     try:
         from matplotlib.figure import Figure  # optional: matplotlib is not a dependency of gpt2lib
@@ -292,6 +305,10 @@ def main(argv=None) -> int:
         raise SystemExit("error: the run ends by exporting the model to Hugging Face's format, which needs "
                          "safetensors: pip install 'gpt2lib[hf]'")
     _check_session(args)
+    try:
+        check_out_path(args.out)  # before anything looks inside --out (gpt2lib/training/run_folder.py)
+    except RunFolderError as error:
+        raise SystemExit(f"error: {error}") from None
     own_data.check_data(args.data)  # before any work: exists, text or shards, not empty, UTF-8
     own_data.check_init(args.init)  # its config, and weights that are here or downloadable
     tcfg = None
@@ -364,7 +381,7 @@ def _run(args, ctx: Distributed, folder: RunFolder | None) -> int:
             trainer = _new_trainer(args, train_data, val_data, ctx)
         except (TypeError, ValueError) as error:
             raise SystemExit(f"error: {error}") from error
-    if resume and trainer.step >= trainer.tcfg.steps and (out / "summary.json").is_file() and (out / "model").is_dir():
+    if resume and trainer.step >= trainer.tcfg.steps and _files_complete(out):
         say(f"the run in {out} is finished (step {trainer.step} of {trainer.tcfg.steps}) and its files are complete: "
             "nothing to do, nothing changed")  # its summary keeps the figures of the sessions that trained
         return 0
@@ -421,7 +438,8 @@ def _report(args, trainer, finished, session, out, val_data) -> int:
     windows = own_data.final_eval_windows(args)  # with --data, a sample of its validation split by default
     val_loss = evaluate(trainer.model, val_data, trainer.model.cfg.context_length, windows,
                         dtype=trainer.dtype)
-    where = "the whole validation split" if windows is None else f"{windows} windows"
+    available = (len(val_data) - 1) // trainer.model.cfg.context_length  # what evaluate can take
+    where = "the whole validation split" if windows is None or windows >= available else f"{windows} windows"
     print(f"validation loss on {where}: {val_loss:.3f}")
     if not math.isfinite(val_loss):  # every training loss was finite, but the weights grew until the logits overflow
         raise SystemExit(f"error: the training diverged: the validation loss at step {trainer.step} is {val_loss}. "

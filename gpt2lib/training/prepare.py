@@ -81,6 +81,13 @@ def _is_ours(name: str) -> bool:
     return name in (LOCK_NAME, META_NAME) or bool(SHARD_NAME.fullmatch(name) or TEMPORARY.fullmatch(name))
 
 
+def _is_our_lock(path: Path) -> bool:
+    """Whether path is a lock file as _lock writes it ("pid N on HOST", or nothing yet), not another file so named."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    return bool(re.fullmatch(rb"(pid \d+ on \S+\n)?", path.read_bytes()[:4096]))
+
+
 def _some(names: list[str]) -> str:
     more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
     return ", ".join(names[:SHOWN]) + more
@@ -89,6 +96,8 @@ def _some(names: list[str]) -> str:
 def check_out(out: Path, digest: str) -> str:
     """What --out is: "new" (missing or empty), "done" (a finished preparation of these settings) or "unfinished"
     (this command's, interrupted). Raises PrepareError for anything else; writes nothing."""
+    if out.is_symlink() and not out.exists():
+        raise PrepareError(f"--out {out} is a symbolic link to {os.readlink(out)}, which does not exist")
     if out.exists() and not out.is_dir():
         raise PrepareError(f"--out {out} is a file, not a folder: choose a new folder for the shards")
     names = sorted(path.name for path in out.iterdir()) if out.is_dir() else []
@@ -104,7 +113,7 @@ def check_out(out: Path, digest: str) -> str:
             raise PrepareError(f"--out {out} holds a finished preparation of another corpus or other settings: "
                                "choose a new or empty folder (nothing there is overwritten)")
         return "done"
-    if LOCK_NAME not in names or not all(_is_ours(name) for name in names):
+    if LOCK_NAME not in names or not all(_is_ours(name) for name in names) or not _is_our_lock(out / LOCK_NAME):
         shown = [name + ("/" if (out / name).is_dir() else "") for name in names]
         raise PrepareError(f"--out {out} is not empty and is not a preparation of this command: {_some(shown)}. "
                            "Choose a new or empty folder (nothing there is overwritten)")
@@ -231,7 +240,7 @@ def prepare(input_path, out, val_fraction: float = VAL_FRACTION, shard_tokens: i
 def _write(out: Path, files: list[Path], settings: dict, digest: str, state: str, total: int, progress: bool,
            say) -> dict:
     """Tokenize the checked corpus into out (locked meanwhile); meta.json last."""
-    created = not out.exists()
+    created = [path for path in (out, *out.parents) if not path.exists()]  # deepest first
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -271,7 +280,7 @@ def _write(out: Path, files: list[Path], settings: dict, digest: str, state: str
     return meta
 
 
-def _check_both_splits(out: Path, writers: dict, val_fraction: float, created: bool) -> None:
+def _check_both_splits(out: Path, writers: dict, val_fraction: float, created: list[Path]) -> None:
     """Refuse a corpus that gave no validation (or no training) tokens, removing the shards written for it."""
     tokens = {split: writer.tokens for split, writer in writers.items()}
     if all(tokens.values()):
@@ -280,8 +289,9 @@ def _check_both_splits(out: Path, writers: dict, val_fraction: float, created: b
         for shard in writer.shards:
             (out / shard["file"]).unlink(missing_ok=True)
     (out / LOCK_NAME).unlink(missing_ok=True)
-    if created and not any(out.iterdir()):
-        out.rmdir()
+    for folder in created:  # the folders made for the shards, if nothing else is in them
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     check_splits(tokens, val_fraction)
 
 

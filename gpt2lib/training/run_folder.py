@@ -120,6 +120,28 @@ def _some(names: list[str]) -> str:
     return ", ".join(names[:SHOWN]) + more
 
 
+def check_out_path(out) -> None:
+    """Refuse, looking only, an --out that no run can use: a dangling link, a file, a path too long for the files
+    the run writes inside it, or a name the file system cannot take. Raises RunFolderError."""
+    out = Path(out)
+    try:
+        if out.is_symlink() and not out.exists():
+            raise RunFolderError(f"--out {out} is a symbolic link to {os.readlink(out)}, which does not exist")
+        if out.exists() and not out.is_dir():
+            raise RunFolderError(f"--out {out} is a file, not a folder: choose a folder for the run's files")
+    except OSError as error:  # e.g. a name longer than the file system takes
+        raise RunFolderError(f"--out {_shown(out)} cannot be used: {error.strerror or error}") from None
+    longest = len(os.fsencode(out.absolute())) + len("/model/.model.safetensors.12345678.tmp")
+    if longest >= _path_max(out):
+        raise RunFolderError(f"--out {_shown(out)} is too long a path: the run's files inside it would have "
+                             f"paths of {longest} bytes, and this system allows {_path_max(out) - 1}")
+
+
+def _shown(out: Path) -> str:
+    """out for a message: a long path cut to its first 80 characters."""
+    return str(out) if len(str(out)) <= 80 else f"{str(out)[:80]}..."
+
+
 class RunFolder:
     """One run's claim on its output folder: the lock, held until release() (or the end of a with block)."""
 
@@ -142,14 +164,7 @@ class RunFolder:
 
     @classmethod
     def _claim(cls, out: Path, need: int, overwrite: bool) -> "RunFolder":
-        if out.is_symlink() and not out.exists():
-            raise RunFolderError(f"--out {out} is a symbolic link to {os.readlink(out)}, which does not exist")
-        if out.exists() and not out.is_dir():
-            raise RunFolderError(f"--out {out} is a file, not a folder: choose a folder for the run's files")
-        longest = len(os.fsencode(out.absolute())) + len("/model/.model.safetensors.12345678.tmp")
-        if longest >= _path_max(out):
-            raise RunFolderError(f"--out {out} is too long a path: the run's files inside it would have paths of "
-                                 f"{longest} bytes, and this system allows {_path_max(out) - 1}")
+        check_out_path(out)
         folder = cls(out, [path for path in (out, *out.parents) if not path.exists()])
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -207,9 +222,12 @@ def _lock(out: Path) -> tuple[int | None, str | None]:
     A lock file whose holder died is unlocked (the kernel released it) but still names that holder: the note
     says it was taken over. The loop tries again when the holder removed the file between our open and our
     flock (we would then hold a lock on a file no one else can see)."""
+    path = out / LOCK_NAME
+    if path.is_file() and not path.is_symlink() and not _is_lock_text(path.read_bytes()[:4096]):
+        raise RunFolderError(f"--out {out} holds a file named {LOCK_NAME} that this command did not write (it is "
+                             "not a lock of a run): the run would replace it. Move it away, or choose another --out")
     if fcntl is None:
         return None, "--out is not locked: Windows has no flock, so nothing stops a second run on the same folder"
-    path = out / LOCK_NAME
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), file_mode())
@@ -238,6 +256,15 @@ def _lock(out: Path) -> tuple[int | None, str | None]:
     taken_over = None if holder is None else (f"took over the lock of a run that ended without releasing it "
                                               f"({_describe(holder)}: killed or crashed)")
     return fd, taken_over
+
+
+def _is_lock_text(data: bytes) -> bool:
+    """Whether data is what _lock writes into a lock file (or nothing yet: a run killed as it started)."""
+    try:
+        holder = json.loads(data.decode() or "{}")
+    except ValueError:
+        return False
+    return isinstance(holder, dict) and set(holder) <= {"pid", "host", "started"}
 
 
 def _path_max(out: Path) -> int:

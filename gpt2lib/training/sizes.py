@@ -10,6 +10,7 @@ import os
 import torch
 
 FLOAT32 = 4  # bytes
+INT64 = 8  # bytes: a token id in a batch
 MEGABYTE = 2**20
 ACTIVATIONS_PER_LAYER = 16  # float32 values a block keeps per token and per unit of width for backward (about)
 
@@ -33,12 +34,14 @@ def run_files_bytes(cfg) -> int:
     return 2 * 3 * weights + weights + MEGABYTE
 
 
-def training_memory(cfg, batch_size: int) -> dict[str, int]:
-    """Bytes a training step needs, at least about, in two parts: the model's state (weights, gradients, AdamW's
-    two moments) and the activations of one micro-batch (the blocks', and the logits with their gradient)."""
+def training_memory(cfg, batch_size: int, grad_accum: int = 1) -> dict[str, int]:
+    """Bytes a training step needs, at least about, in three parts: the model's state (weights, gradients, AdamW's
+    two moments), the activations of one micro-batch (the blocks', and the logits with their gradient), and the
+    step's whole batch of token ids, inputs and targets (int64), drawn at once."""
     tokens = batch_size * cfg.context_length
     activations = tokens * (cfg.n_layers * ACTIVATIONS_PER_LAYER * cfg.emb_dim + 2 * cfg.vocab_size) * FLOAT32
-    return {"model": 4 * parameter_count(cfg) * FLOAT32, "activations": activations}
+    batch = 2 * grad_accum * tokens * INT64
+    return {"model": 4 * parameter_count(cfg) * FLOAT32, "activations": activations, "batch": batch}
 
 
 def device_memory(device) -> int | None:
