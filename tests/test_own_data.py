@@ -434,3 +434,5 @@ def test_prepare_names_a_dangling_link_and_removes_the_folders_it_made_for_a_ref
     with pytest.raises(SystemExit, match="gives no val tokens"):
         prepare(tmp_path / "one.txt", tmp_path / "new" / "deep")
     assert not (tmp_path / "new").exists()
+    with pytest.raises(SystemExit, match=r"--out .*\.\.\. cannot be used: File name too long"):
+        prepare(tmp_path / "one.txt", tmp_path / ("x" * 300))

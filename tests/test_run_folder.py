@@ -193,10 +193,14 @@ def test_under_torchrun_a_batch_the_processes_cannot_share_is_refused_before_the
 def test_only_the_runs_own_temporary_files_are_removed(tmp_path, capsys):
     out = tmp_path / "run"
     assert train(out) == 0
-    ours = [".checkpoint.pt.a1b2_c3d.tmp", ".summary.json.zzzzzzzz.tmp", "model/.model.safetensors.0123abcd.tmp"]
+    ours = {".checkpoint.pt.a1b2_c3d.tmp": b"PK\x03\x04half a zip", ".summary.json.zzzzzzzz.tmp": b'{"step": 3',
+            "model/.model.safetensors.0123abcd.tmp": b"\x10\x00\x00\x00\x00\x00\x00\x00{\"lm", }
     theirs = [".checkpoint.pt.abc123.tmp", ".checkpoint.pt.ABCDEFGH.tmp", ".notes.txt.abcdefgh.tmp", ".cache.tmp",
-              "model/.weights.bin.abcdefgh.tmp", ".checkpoint.pt.abcdefgh.tmp.bak"]
-    for name in ours + theirs:
+              "model/.weights.bin.abcdefgh.tmp", ".checkpoint.pt.abcdefgh.tmp.bak",
+              ".checkpoint.pt.abcdefgh.tmp", "model/.config.json.abcdefgh.tmp"]  # our names, but not our contents
+    for name, data in ours.items():
+        (out / name).write_bytes(data)
+    for name in theirs:
         (out / name).write_bytes(b"unfinished")
     fd, made_by_mkstemp = tempfile.mkstemp(prefix=".loss.png.", suffix=".tmp", dir=out)  # atomic_write's own kind
     os.close(fd)
@@ -212,7 +216,7 @@ def test_a_folder_left_by_a_run_killed_before_its_first_checkpoint_is_still_the_
     out = tmp_path / "run"
     out.mkdir()
     (out / LOCK_NAME).write_text('{"pid": 1, "host": "gone", "started": "then"}')
-    (out / ".checkpoint.pt.k1ll3d__.tmp").write_bytes(b"half")
+    (out / ".checkpoint.pt.k1ll3d__.tmp").write_bytes(b"PK\x03")  # killed 3 bytes into the save
     assert train(out) == 0  # no "not empty" refusal: these files are the run's own
     said = capsys.readouterr().out
     assert "took over the lock of a run that ended without releasing it (pid 1 on host gone" in said

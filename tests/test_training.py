@@ -450,7 +450,7 @@ def test_the_command_stops_and_resumes_to_the_same_losses(tmp_path, capsys):
         train_command.main([*TINY_ARGS, "--steps", "4", "--out", str(tmp_path / "split")])
     with pytest.raises(SystemExit, match="differ from them: lr "):
         train_command.main(["--out", str(tmp_path / "split"), "--resume", "--lr", "0.1"])
-    (tmp_path / "split" / ".checkpoint.pt.abc1234_.tmp").write_bytes(b"half a checkpoint")  # as a killed save leaves
+    (tmp_path / "split" / ".checkpoint.pt.abc1234_.tmp").write_bytes(b"PK\x03\x04half")  # as a killed save leaves
     assert train_command.main([*TINY_ARGS, "--steps", "4", "--out", str(tmp_path / "split"), "--resume", "auto"]) == 0
     assert "removed 1 unfinished file(s)" in capsys.readouterr().out
     assert not any((tmp_path / "split").glob("*.tmp"))

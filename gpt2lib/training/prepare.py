@@ -225,7 +225,11 @@ def prepare(input_path, out, val_fraction: float = VAL_FRACTION, shard_tokens: i
     files = text_files(input_path)
     settings = settings_of(input_path, files, val_fraction, shard_tokens)
     digest = settings_hash(settings)
-    state = check_out(out, digest)
+    try:
+        state = check_out(out, digest)
+    except OSError as error:  # e.g. a name longer than the file system takes
+        shown = str(out) if len(str(out)) <= 80 else f"{str(out)[:80]}..."
+        raise PrepareError(f"--out {shown} cannot be used: {error.strerror or error}") from None
     if state == "done":
         say(f"{out} holds this preparation already (same files and settings): nothing to do")
         return read_meta(out)

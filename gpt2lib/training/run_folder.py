@@ -82,17 +82,36 @@ def check_write_error(path, error: BaseException) -> None:
     raise failure from error
 
 
+# How each of the run's files begins: a temporary file of a save killed half-way holds a beginning of one. A
+# safetensors file begins with 8 bytes (its header's size), then its JSON header: "{" at offset 8.
+FILE_MAGIC = {"checkpoint.pt": (0, b"PK\x03\x04"),  # torch.save writes a zip archive
+              "summary.json": (0, b"{"), "config.json": (0, b"{"), "loss.png": (0, b"\x89PNG\r\n\x1a\n"),
+              "model.safetensors": (8, b"{")}
+
+
 def unfinished_writes(out) -> list[Path]:
     """The temporary files that saves of this run, killed half-way, left in out: atomic_write's exact names,
-    tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp"), that is "." + name + "." + 8 of [a-z0-9_] + ".tmp"."""
+    tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp"), that is "." + name + "." + 8 of [a-z0-9_] + ".tmp",
+    holding nothing or a beginning of such a file (another program's file so named is left alone)."""
     found = []
     for relative in RUN_FILES:
         target = Path(out) / relative
         pattern = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
         if target.parent.is_dir():
-            found += [path for path in target.parent.iterdir()
-                      if pattern.fullmatch(path.name) and path.is_file() and not path.is_symlink()]
+            found += [path for path in target.parent.iterdir() if pattern.fullmatch(path.name) and path.is_file()
+                      and not path.is_symlink() and _begins_like(path, target.name)]
     return sorted(found)
+
+
+def _begins_like(path: Path, name: str) -> bool:
+    """Whether path holds what a file of the run named name begins with, as far as it goes (or nothing yet)."""
+    offset, magic = FILE_MAGIC[name]
+    try:
+        with open(path, "rb") as file:
+            head = file.read(offset + len(magic))[offset:]
+    except OSError:  # unreadable: not a file this run wrote
+        return False
+    return head == magic[:len(head)]
 
 
 def _wrong_kind(out: Path) -> list[str]:
