@@ -345,3 +345,31 @@ def test_finetune_doors_refuse_booleans_complex_lengths_huge_ids_and_bad_lora_ta
         assert raised_by_gpt2lib(info)
     assert not any(isinstance(module, LoRALinear) for module in model.modules())  # refused: nothing wrapped,
     assert all(p.requires_grad == trainable[name] for name, p in model.named_parameters())  # nothing frozen
+
+
+def test_instruction_and_lora_doors_name_what_is_wrong_before_any_work():
+    from gpt2lib.finetune import add_lora, encode_example, format_prompt, hidden_states, merge_lora, response_loss
+
+    tokenizer, model = get_tokenizer(), GPTModel(TINY)
+    mask = torch.tensor([[0, 0, 1, 1]])
+    cases = [
+        (lambda: encode_example(None, "i", "x", "y"), TypeError, "tokenizer must be a tokenizer such as"),
+        (lambda: encode_example(tokenizer, "i", "x", "y", eos_id=10**9), ValueError,
+         r"eos_id must be a token id in 0\.\.50256, got 1000000000"),
+        (lambda: format_prompt(None, 5), TypeError, "instruction must be a str, got NoneType"),
+        (lambda: response_loss(None, torch.tensor([[1, 2, 3, 4]]), mask), TypeError, "model must be a gpt2lib GPTModel"),
+        (lambda: response_loss(model, torch.tensor([[1, 2, 3, VOCAB + 7]]), mask), ValueError,
+         f"token id {VOCAB + 7} is out of range"),  # the last token: only a target, but it must exist
+        (lambda: hidden_states(None, torch.tensor([[1, 2]])), TypeError, "model must be a gpt2lib GPTModel"),
+    ]
+    for call, error, match in cases:
+        with pytest.raises(error, match=match) as info:
+            call()
+        assert raised_by_gpt2lib(info)
+    lora = add_lora(GPTModel(TINY))
+    with torch.no_grad():
+        lora.blocks[0].attn.qkv.B.fill_(float("nan"))
+    weight = lora.blocks[0].attn.qkv.base.weight.clone()
+    with pytest.raises(ValueError, match=r"the adapter blocks\.0\.attn\.qkv holds NaN or infinite values") as info:
+        merge_lora(lora)
+    assert raised_by_gpt2lib(info) and torch.equal(lora.blocks[0].attn.qkv.base.weight, weight)  # not merged

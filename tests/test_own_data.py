@@ -436,3 +436,17 @@ def test_prepare_names_a_dangling_link_and_removes_the_folders_it_made_for_a_ref
     assert not (tmp_path / "new").exists()
     with pytest.raises(SystemExit, match=r"--out .*\.\.\. cannot be used: File name too long"):
         prepare(tmp_path / "one.txt", tmp_path / ("x" * 300))
+
+
+def test_prepare_refuses_an_empty_input_and_a_link_among_an_unfinished_preparations_files(texts, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        prepare_command.main(["", "--out", str(tmp_path / "out"), "--no-progress"])  # not the current folder
+    assert "input is empty" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    out, mine = tmp_path / "unfinished", tmp_path / "mine.bin"
+    out.mkdir()
+    (out / prepare_command.LOCK_NAME).write_text("pid 1 on gone\n")  # a preparation killed half-way
+    mine.write_bytes(b"mine")
+    (out / "train_000000.bin").symlink_to(mine)  # but this name is a link, not its shard
+    with pytest.raises(SystemExit, match="is not a preparation of this command"):
+        prepare(texts, out)
+    assert (out / "train_000000.bin").is_symlink() and mine.read_bytes() == b"mine"

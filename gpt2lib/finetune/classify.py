@@ -9,13 +9,13 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from gpt2lib.finetune.validation import check_classifier_args, check_lengths, check_rows, check_train_classifier_args
-from gpt2lib.validation import check_model_input
+from gpt2lib.finetune.validation import (check_classifier_args, check_hidden_states_args, check_lengths, check_rows,
+                                         check_train_classifier_args)
 
 
 def hidden_states(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
     """The model's final-normed vectors, without the output head: ids (B, T) -> (B, T, C)."""
-    check_model_input(idx, model.cfg, model.tok_emb.weight.device)  # GPTModel.forward's cheap guard
+    check_hidden_states_args(model, idx)  # gpt2lib/finetune/validation.py: GPTModel.forward's cheap guard
     positions = torch.arange(idx.shape[1], device=idx.device)  # 0, 1, ..., T-1
     x = model.drop(model.tok_emb(idx) + model.pos_emb(positions))  # (B, T, C)
     for block in model.blocks:

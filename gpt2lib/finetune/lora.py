@@ -8,8 +8,7 @@ __all__ = ["LoRALinear", "LORA_TARGETS", "add_lora", "merge_lora"]
 import torch
 from torch import nn
 
-from gpt2lib.finetune.validation import check_lora_args
-from gpt2lib.validation import check_module
+from gpt2lib.finetune.validation import check_lora_args, check_merge_args
 
 
 class LoRALinear(nn.Module):
@@ -49,7 +48,7 @@ def add_lora(model: nn.Module, rank: int = 8, alpha: float = 16.0, targets=LORA_
 def merge_lora(model: nn.Module) -> nn.Module:
     """Replace every LoRALinear in model by its base layer with W + (alpha / rank) B A: the same function, plain
     layers (still frozen, as add_lora left them)."""
-    check_module(model)  # gpt2lib/validation.py
+    check_merge_args(model)  # gpt2lib/finetune/validation.py
     for name, module in list(model.named_modules()):
         if isinstance(module, LoRALinear):
             module.base.weight += module.scale * (module.B @ module.A)  # (out, r) @ (r, in) -> (out, in)

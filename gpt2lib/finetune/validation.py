@@ -9,7 +9,7 @@ import math
 import torch
 from torch import nn
 
-from gpt2lib.validation import check_gpt_model, is_int, is_real
+from gpt2lib.validation import check_gpt_model, check_model_input, check_module, is_int, is_real
 
 
 def check_rows(rows, pad_id) -> None:
@@ -55,21 +55,40 @@ def check_train_classifier_args(classifier, steps, lr) -> None:
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
 
 
-def check_example_args(instruction, input_text, response, eos_id) -> None:
-    for name, value in (("instruction", instruction), ("input_text", input_text), ("response", response)):
+def check_hidden_states_args(model, idx) -> None:
+    """hidden_states' input: a GPTModel (adapters inside are fine) and ids it can read."""
+    check_gpt_model(model)
+    check_model_input(idx, model.cfg, model.tok_emb.weight.device)  # GPTModel.forward's cheap guard
+
+
+def check_prompt_args(instruction, input_text) -> None:
+    for name, value in (("instruction", instruction), ("input_text", input_text)):
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+
+
+def check_example_args(tokenizer, instruction, input_text, response, eos_id) -> None:
+    """encode_example's input: a tokenizer with encode and n_vocab (tiktoken's), three strings, and an end id."""
+    if not (callable(getattr(tokenizer, "encode", None)) and is_int(getattr(tokenizer, "n_vocab", None))):
+        raise TypeError(f"tokenizer must be a tokenizer such as gpt2lib.get_tokenizer(), with encode and n_vocab, "
+                        f"got {type(tokenizer).__name__}")
+    check_prompt_args(instruction, input_text)
+    if not isinstance(response, str):
+        raise TypeError(f"response must be a str, got {type(response).__name__}")
     if not instruction.strip():
         raise ValueError("instruction is empty: an example needs an instruction")
-    if not is_int(eos_id) or eos_id < 0:
-        raise ValueError(f"eos_id must be an int >= 0, got {eos_id!r}")
+    if not is_int(eos_id) or not 0 <= eos_id < tokenizer.n_vocab:
+        raise ValueError(f"eos_id must be a token id in 0..{tokenizer.n_vocab - 1}, got {eos_id!r}")
 
 
-def check_response_mask(idx, response_mask) -> None:
-    """response_loss's input: ids (B, T) with T >= 2, and a 0/1 mask of the same shape that counts some target."""
+def check_response_args(model, idx, response_mask) -> None:
+    """response_loss's input: a GPTModel, ids (B, T) with T >= 2 that it can read (the targets too), and a 0/1 mask
+    of the same shape that counts some target."""
     if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.shape[1] < 2:
         shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
         raise ValueError(f"idx must be a (B, T) tensor of token ids with T >= 2, got {shape}")
+    check_hidden_states_args(model, idx[:, :-1])  # the inputs; the last token is only a target:
+    check_model_input(idx[:, -1:], model.cfg, model.tok_emb.weight.device)  # its range too
     if not isinstance(response_mask, torch.Tensor) or response_mask.shape != idx.shape:
         shape = tuple(response_mask.shape) if isinstance(response_mask, torch.Tensor) else type(response_mask).__name__
         raise ValueError(f"response_mask must be a tensor of idx's shape {tuple(idx.shape)}, got {shape}")
@@ -114,3 +133,14 @@ def _has(module: nn.Module, name: str) -> bool:
     except AttributeError:
         return False
     return True
+
+
+def check_merge_args(model) -> None:
+    """merge_lora's input: a module whose adapters hold finite numbers (NaN would be written into the weights)."""
+    from gpt2lib.finetune.lora import LoRALinear  # the module that calls this check
+
+    check_module(model)
+    for name, module in model.named_modules():
+        if isinstance(module, LoRALinear) and not (module.A.isfinite().all() and module.B.isfinite().all()):
+            raise ValueError(f"the adapter {name} holds NaN or infinite values (the training diverged): merging "
+                             "would write them into the weights. Train again with a lower learning rate")

@@ -113,7 +113,8 @@ def check_out(out: Path, digest: str) -> str:
             raise PrepareError(f"--out {out} holds a finished preparation of another corpus or other settings: "
                                "choose a new or empty folder (nothing there is overwritten)")
         return "done"
-    if LOCK_NAME not in names or not all(_is_ours(name) for name in names) or not _is_our_lock(out / LOCK_NAME):
+    if (LOCK_NAME not in names or not all(_is_ours(name) for name in names) or not _is_our_lock(out / LOCK_NAME)
+            or any((out / name).is_symlink() or not (out / name).is_file() for name in names)):
         shown = [name + ("/" if (out / name).is_dir() else "") for name in names]
         raise PrepareError(f"--out {out} is not empty and is not a preparation of this command: {_some(shown)}. "
                            "Choose a new or empty folder (nothing there is overwritten)")
@@ -328,7 +329,11 @@ def _parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--shard-tokens", type=int, default=SHARD_TOKENS,
                         help=f"tokens per shard file, 2 bytes each [{SHARD_TOKENS:,}]")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name, value in (("input", args.input), ("--out", args.out)):
+        if not value:  # "" would mean the current folder
+            parser.error(f"{name} is empty: name a file or folder")
+    return args
 
 
 def main(argv=None) -> int:
