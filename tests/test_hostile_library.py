@@ -336,6 +336,9 @@ def test_finetune_doors_refuse_booleans_complex_lengths_huge_ids_and_bad_lora_ta
         assert raised_by_gpt2lib(info)
     with pytest.raises(ValueError, match=r"rows\[0\] must hold only ints in 0\.\.2\*\*63 - 1"):
         pad_right([[2**63]])
+    from gpt2lib.finetune import train_classifier
+    with pytest.raises(TypeError, match=r"classifier must be called as classifier\(idx, lengths\).*this Linear's"):
+        train_classifier(torch.nn.Linear(2, 3), lambda step: None, 3)
     model = GPTModel(TINY)
     trainable = {name: p.requires_grad for name, p in model.named_parameters()}
     for kwargs, match in [({"train": None}, "train must be a list of modules"),

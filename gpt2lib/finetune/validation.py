@@ -4,6 +4,7 @@ Each check raises before any work is done, naming the argument, its value and wh
 themselves (LoRALinear, GPTClassifier.forward) carry none.
 """
 
+import inspect
 import math
 
 import torch
@@ -47,6 +48,11 @@ def check_classifier_args(body, n_classes) -> None:
 def check_train_classifier_args(classifier, steps, lr) -> None:
     if not isinstance(classifier, nn.Module):
         raise TypeError(f"classifier must be an nn.Module, got {type(classifier).__name__}")
+    try:
+        inspect.signature(classifier.forward).bind(None, None)
+    except TypeError:
+        raise TypeError(f"classifier must be called as classifier(idx, lengths), as GPTClassifier is; this "
+                        f"{type(classifier).__name__}'s forward takes other arguments") from None
     if not any(p.requires_grad for p in classifier.parameters()):
         raise ValueError("classifier has no trainable parameter (every one has requires_grad=False): nothing to train")
     if not is_int(steps) or steps < 1:
