@@ -186,6 +186,11 @@ def check_eval_mode(model) -> None:
         raise ValueError("the model is in training mode (dropout on): call model.eval() first")
 
 
+def shown_path(path) -> str:
+    """path for a message: one longer than 80 characters (a name the file system refused, say) cut short."""
+    return str(path) if len(str(path)) <= 80 else f"{str(path)[:80]}..."
+
+
 def check_directory_target(directory) -> Path:
     """A directory path for an export to write into: refused if it is empty, a file, under a file, a name the file
     system cannot take, or a folder whose config.json is not a GPT-2 model's (the export would replace it)."""
@@ -199,7 +204,7 @@ def check_directory_target(directory) -> Path:
             if path.exists() and not path.is_dir():
                 raise ValueError(f"directory {str(directory)!r} cannot be written: {path} is a file, not a folder")
         except OSError as error:  # e.g. a name longer than the file system allows
-            raise ValueError(f"directory {str(directory)[:80]!r} cannot be written: {error.strerror}") from None
+            raise ValueError(f"directory {shown_path(directory)!r} cannot be written: {error.strerror}") from None
     _check_config_to_replace(directory / "config.json")
     return directory
 

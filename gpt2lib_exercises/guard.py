@@ -144,11 +144,6 @@ def _set_autocast_depth(depth: int) -> None:
         torch.autocast_increment_nesting()
 
 
-def _blocks_left(before: int, now: int) -> str:
-    count = now - before
-    return f"left {count} autocast block{'s' if count != 1 else ''} open (entered and never exited)"
-
-
 def _settings() -> list[Setting]:
     """The settings, in the order they are put back (inference mode before grad mode, the device before the modes)."""
     cuda = ["cuda"] if torch.cuda.is_available() else []
@@ -185,7 +180,7 @@ def _settings() -> list[Setting]:
                 torch.set_warn_always, "leave this setting to the notebook's setup", _ON_OFF.get),
         *[_autocast(device) for device in ["cpu", *cuda]],
         Setting("open autocast blocks", _autocast_depth, _set_autocast_depth,
-                "use a `with torch.autocast(...):` block, which ends with the block", describe=_blocks_left),
+                "use a `with torch.autocast(...):` block, which ends with the block", describe=_modes_left("autocast")),
         Setting("torch function modes", _function_modes, _set_function_modes,
                 with_block, describe=_modes_left("function")),
         Setting("torch dispatch modes", _dispatch_modes, _set_dispatch_modes,
@@ -381,6 +376,7 @@ _CLASSES = {"torch.Tensor": torch.Tensor, "nn.Parameter": nn.Parameter, "nn.Modu
             **{f"nn.{cls.__name__}": cls for cls in (nn.Linear, nn.Embedding, nn.LayerNorm, nn.Dropout, nn.GELU,
                                                       nn.Sequential, nn.ModuleList, nn.ModuleDict)}}
 _OWN_NAME = "give a function of your own a name of its own"
+_SPACES = {**_NAMESPACES, **_CLASSES}
 
 
 class Functions:
@@ -391,12 +387,11 @@ class Functions:
     replacement too (Tensor.__add__ comes from a base class written in C)."""
 
     def __init__(self):
-        spaces = {**_NAMESPACES, **_CLASSES}
-        self.values = {prefix: dict(vars(space)) for prefix, space in spaces.items()}
+        self.values = {prefix: dict(vars(space)) for prefix, space in _SPACES.items()}
 
     def restore(self) -> list[str]:
         changes = []
-        for prefix, space in {**_NAMESPACES, **_CLASSES}.items():
+        for prefix, space in _SPACES.items():
             before_all, now = self.values[prefix], vars(space)
             for key, before in before_all.items():
                 value = now.get(key, _MISSING)

@@ -1409,7 +1409,7 @@ LEAKS = [  # what the learner's function changes and leaves so, and the hint it 
     (lambda: torch.set_float32_matmul_precision("medium"), r"matmul precision.*from 'highest' to 'medium'"),
     (lambda: torch.set_printoptions(precision=2), r"how tensors print .* from precision=4 to precision=2"),
     (lambda: torch.autocast("cpu").__enter__(), r"autocast on cpu.*from off"),
-    (lambda: torch.autocast("cpu").__enter__(), r"left 1 autocast block open \(entered and never exited\)"),
+    (lambda: torch.autocast("cpu").__enter__(), r"left 1 torch autocast mode active \(entered and never exited\)"),
     (lambda: SomeMode().__enter__(), r"left 1 torch function mode active \(entered and never exited\)"),
     (lambda: KEPT.append(entered(torch.inference_mode())), r"inference mode.*from off to on"),
     (lambda: setattr(torch, "softmax", lambda *args, **kwargs: None), r"replaced torch\.softmax"),

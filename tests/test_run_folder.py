@@ -392,10 +392,6 @@ def test_resuming_a_finished_run_changes_nothing(tmp_path, capsys):
 
 # --- found by a second hostile review ---------------------------------------------------------------------------
 
-def tree(folder: Path) -> dict:
-    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
-
-
 @pytest.mark.parametrize("others", [{}, {"notes.txt": b"mine"}])
 def test_a_users_file_named_like_the_lock_is_refused_and_kept(tmp_path, no_data, others):
     out = tmp_path / "run"
@@ -403,10 +399,10 @@ def test_a_users_file_named_like_the_lock_is_refused_and_kept(tmp_path, no_data,
     (out / LOCK_NAME).write_bytes(b"my notes\n")
     for name, data in others.items():
         (out / name).write_bytes(data)
-    before = tree(out)
+    before = listing(out)
     with pytest.raises(SystemExit, match=f"holds a file named {re.escape(LOCK_NAME)} that this command did not write"):
         train(out)
-    assert tree(out) == before
+    assert listing(out) == before
 
 
 def test_a_name_too_long_for_the_file_system_is_refused_before_anything(tmp_path, no_data):
@@ -442,9 +438,9 @@ def test_more_final_windows_than_the_split_has_are_reported_as_the_whole_split(t
 def test_a_finished_run_whose_export_was_deleted_exports_again(tmp_path, capsys):
     out = tmp_path / "run"
     assert train(out) == 0
-    exported = tree(out / "model")
+    exported = listing(out / "model")
     (out / "model" / "model.safetensors").unlink()
     capsys.readouterr()
     assert train(out, "--resume") == 0
     assert "nothing to do" not in capsys.readouterr().out
-    assert tree(out / "model") == exported  # the same weights, exported again
+    assert listing(out / "model") == exported  # the same weights, exported again

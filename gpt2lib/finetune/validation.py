@@ -93,7 +93,7 @@ def check_response_args(model, idx, response_mask) -> None:
     if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.shape[1] < 2:
         shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
         raise ValueError(f"idx must be a (B, T) tensor of token ids with T >= 2, got {shape}")
-    check_hidden_states_args(model, idx[:, :-1])  # the inputs; the last token is only a target:
+    check_gpt_model(model)  # hidden_states checks the inputs, idx[:, :-1]; the last token is only a target:
     check_model_input(idx[:, -1:], model.cfg, model.tok_emb.weight.device)  # its range too
     if not isinstance(response_mask, torch.Tensor) or response_mask.shape != idx.shape:
         shape = tuple(response_mask.shape) if isinstance(response_mask, torch.Tensor) else type(response_mask).__name__
@@ -115,7 +115,7 @@ def check_lora_args(model, rank, alpha, targets, train) -> None:
         raise ValueError(f"rank must be an int >= 1, got {rank!r}")
     if not is_real(alpha) or not (0 < alpha < math.inf):
         raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
-    if isinstance(targets, str) or not isinstance(targets, (list, tuple)) or not targets:
+    if not isinstance(targets, (list, tuple)) or not targets:
         raise ValueError(f"targets must be a non-empty list of layer names such as 'attn.qkv', got {targets!r}")
     if len(set(targets)) < len(targets):
         raise ValueError(f"targets names a layer twice: {list(targets)!r}; each layer gets one adapter")

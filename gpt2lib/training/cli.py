@@ -138,7 +138,8 @@ def _parse_args(argv=None) -> argparse.Namespace:
     session.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda [cpu]")
     session.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     session.add_argument("--no-progress", action="store_true", help="no progress bar")
-    session.add_argument("--sample-tokens", type=int, default=120, help=f"tokens to sample at the end, 0 for none, at most {MAX_SAMPLE_TOKENS:,} [120]")
+    session.add_argument("--sample-tokens", type=int, default=120,
+                         help=f"tokens to sample at the end, 0 for none, at most {MAX_SAMPLE_TOKENS:,} [120]")
     session.add_argument("--prompt", default="ROMEO:", help="prompt of the sample at the end [ROMEO:]")
     session.add_argument("--final-eval-windows", type=int, default=None,
                          help="validation windows for the final loss [all of the validation split; with --data, "
@@ -234,7 +235,7 @@ def _resumed_trainer(args, checkpoint: Path, train_data, val_data, ctx: Distribu
 
 def _space_needed(args) -> int:
     """Bytes free space must hold for the run's files: for a resumed run, the next checkpoint beside the saved one
-    (as large), and the export (about a third of it) beside an old export; a new run's are estimated from its configs."""
+    (as large), and the export (about a third of it) beside an old export; a new run's come from its configs."""
     checkpoint = Path(args.out) / "checkpoint.pt"
     if args.resume != "no" and checkpoint.is_file():
         return checkpoint.stat().st_size * 5 // 3

@@ -47,15 +47,15 @@ except ImportError:  # Windows
 from gpt2lib.training.checkpoint import atomic_write
 from gpt2lib.training.corpus import CHUNK_BYTES, VAL_FRACTION, check_splits, check_text_files, corpus_tokens
 from gpt2lib.training.corpus import text_files
-from gpt2lib.training.run_folder import file_mode
+from gpt2lib.training.run_folder import file_mode, some_names
 from gpt2lib.training.shards import DTYPE, FORMAT, META_NAME, SHARD_NAME, SPLITS, TOKENIZER, VOCAB_SIZE, DataError
 from gpt2lib.training.shards import read_meta, shard_name
 from gpt2lib.training.sizes import describe_bytes
+from gpt2lib.validation import shown_path
 
 SHARD_TOKENS = 100_000_000  # tokens per shard: 200 MB files
 LOCK_NAME = ".gpt2lib-prepare.lock"
 TEMPORARY = re.compile(r"\.((train|val)_\d{6}\.bin|meta\.json)\.[a-z0-9_]{8}\.tmp")  # tempfile.mkstemp's names
-SHOWN = 5  # files named when a folder is refused
 MIN_FREE_PER_BYTE = 0.5  # shards take about 0.6 bytes per byte of English text (0.3 tokens a byte, 2 bytes a token)
 
 
@@ -88,11 +88,6 @@ def _is_our_lock(path: Path) -> bool:
     return bool(re.fullmatch(rb"(pid \d+ on \S+\n)?", path.read_bytes()[:4096]))
 
 
-def _some(names: list[str]) -> str:
-    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-    return ", ".join(names[:SHOWN]) + more
-
-
 def check_out(out: Path, digest: str) -> str:
     """What --out is: "new" (missing or empty), "done" (a finished preparation of these settings) or "unfinished"
     (this command's, interrupted). Raises PrepareError for anything else; writes nothing."""
@@ -116,7 +111,7 @@ def check_out(out: Path, digest: str) -> str:
     if (LOCK_NAME not in names or not all(_is_ours(name) for name in names) or not _is_our_lock(out / LOCK_NAME)
             or any((out / name).is_symlink() or not (out / name).is_file() for name in names)):
         shown = [name + ("/" if (out / name).is_dir() else "") for name in names]
-        raise PrepareError(f"--out {out} is not empty and is not a preparation of this command: {_some(shown)}. "
+        raise PrepareError(f"--out {out} is not empty and is not a preparation of this command: {some_names(shown)}. "
                            "Choose a new or empty folder (nothing there is overwritten)")
     return "unfinished"
 
@@ -229,8 +224,7 @@ def prepare(input_path, out, val_fraction: float = VAL_FRACTION, shard_tokens: i
     try:
         state = check_out(out, digest)
     except OSError as error:  # e.g. a name longer than the file system takes
-        shown = str(out) if len(str(out)) <= 80 else f"{str(out)[:80]}..."
-        raise PrepareError(f"--out {shown} cannot be used: {error.strerror or error}") from None
+        raise PrepareError(f"--out {shown_path(out)} cannot be used: {error.strerror or error}") from None
     if state == "done":
         say(f"{out} holds this preparation already (same files and settings): nothing to do")
         return read_meta(out)

@@ -33,6 +33,7 @@ except ImportError:  # Windows
     fcntl = None
 
 from gpt2lib.training.sizes import describe_bytes
+from gpt2lib.validation import shown_path
 
 LOCK_NAME = ".gpt2lib-train.lock"
 RUN_FILES = ("checkpoint.pt", "summary.json", "loss.png", "model/config.json", "model/model.safetensors")
@@ -134,7 +135,8 @@ def _foreign_files(out: Path) -> list[str]:
     return sorted(path.name + ("/" if path.is_dir() else "") for path in out.iterdir() if path.name not in ours)
 
 
-def _some(names: list[str]) -> str:
+def some_names(names: list[str]) -> str:
+    """The first SHOWN names, and how many more there are: for a message about a folder's files."""
     more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
     return ", ".join(names[:SHOWN]) + more
 
@@ -149,16 +151,11 @@ def check_out_path(out) -> None:
         if out.exists() and not out.is_dir():
             raise RunFolderError(f"--out {out} is a file, not a folder: choose a folder for the run's files")
     except OSError as error:  # e.g. a name longer than the file system takes
-        raise RunFolderError(f"--out {_shown(out)} cannot be used: {error.strerror or error}") from None
+        raise RunFolderError(f"--out {shown_path(out)} cannot be used: {error.strerror or error}") from None
     longest = len(os.fsencode(out.absolute())) + len("/model/.model.safetensors.12345678.tmp")
     if longest >= _path_max(out):
-        raise RunFolderError(f"--out {_shown(out)} is too long a path: the run's files inside it would have "
+        raise RunFolderError(f"--out {shown_path(out)} is too long a path: the run's files inside it would have "
                              f"paths of {longest} bytes, and this system allows {_path_max(out) - 1}")
-
-
-def _shown(out: Path) -> str:
-    """out for a message: a long path cut to its first 80 characters."""
-    return str(out) if len(str(out)) <= 80 else f"{str(out)[:80]}..."
 
 
 class RunFolder:
@@ -179,7 +176,7 @@ class RunFolder:
         try:
             return cls._claim(out, need, overwrite)
         except OSError as error:  # e.g. a name too long for the file system, found while looking at out
-            raise RunFolderError(f"--out {out} cannot be used: {error.strerror or error}") from None
+            raise RunFolderError(f"--out {shown_path(out)} cannot be used: {error.strerror or error}") from None
 
     @classmethod
     def _claim(cls, out: Path, need: int, overwrite: bool) -> "RunFolder":
@@ -201,12 +198,12 @@ class RunFolder:
     def _check(self, need: int, overwrite: bool) -> None:
         """Refuse a folder with files in the way, or without room for the run's files (the lock is held)."""
         if wrong := _wrong_kind(self.out):
-            raise RunFolderError(f"--out {self.out}: {_some(wrong)} stands where the run writes: move it away, "
+            raise RunFolderError(f"--out {self.out}: {some_names(wrong)} stands where the run writes: move it away, "
                                  "or choose another --out")
         if (foreign := _foreign_files(self.out)) and not overwrite:
             raise RunFolderError(
                 f"--out {self.out} is not empty and holds no checkpoint of a run, so this command did not write it: "
-                f"{_some(foreign)}. The run writes {', '.join(RUN_FILES)} there. Choose a new or empty folder, or "
+                f"{some_names(foreign)}. The run writes {', '.join(RUN_FILES)} there. Choose a new or empty folder, or "
                 "pass --overwrite-out to write there anyway (files with those names are replaced, no other is "
                 "touched)")
         self.need, self.free = need, shutil.disk_usage(self.out).free
